@@ -1,0 +1,62 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/agentbot/registry/database"
+)
+
+// config is every setting of the server and the command line. Each one is a
+// flag with an environment variable of the same name in upper snake case
+// (--database-url and DATABASE_URL); a flag given on the command line wins.
+type config struct {
+	Addr          string
+	DatabaseURL   string
+	InactiveAfter time.Duration
+	DashboardURL  string
+	RateLimit     int
+}
+
+// newFlagSet declares the settings on a flag set named after the command
+// and applies the environment to them. Flags a command adds afterwards are
+// not read from the environment (keys create's --user is not $USER).
+func newFlagSet(name string, stderr io.Writer, getenv func(string) string, cfg *config) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Addr, "addr", ":8080", "address to listen on (env ADDR, or PORT for :PORT)")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", database.DefaultURL, "postgres://… or sqlite:PATH (env DATABASE_URL)")
+	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", 5*time.Minute, "an installation not seen for this long is inactive (env INACTIVE_AFTER)")
+	fs.StringVar(&cfg.DashboardURL, "dashboard-url", "https://agentbot.raveculture.xyz/dashboard", "dashboardUrl returned by registrations (env DASHBOARD_URL)")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", 120, "requests per minute per client IP on /api/*; 0 turns it off (env RATE_LIMIT)")
+
+	if port := getenv("PORT"); port != "" {
+		cfg.Addr = ":" + port
+	}
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" && err == nil {
+			if setErr := fs.Set(f.Name, v); setErr != nil {
+				err = fmt.Errorf("environment variable %s=%q: %w", name, v, setErr)
+			}
+		}
+	})
+	return fs, err
+}
+
+// parseArgs parses the command line over the environment's values. The
+// flag package has already told the user what was wrong when it fails.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return errUsage
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/agentbot/registry/auth"
+	"github.com/agentbot/registry/ent"
+	"github.com/agentbot/registry/errs"
+	"github.com/agentbot/registry/graph/generated"
+)
+
+// HandlerOptions are the production switches of the GraphQL endpoint.
+type HandlerOptions struct {
+	// Introspection allows schema queries (the playground needs them).
+	Introspection bool
+	// ComplexityLimit caps the cost of one operation; connections cost their
+	// page size times their selection.
+	ComplexityLimit int
+}
+
+// NewHandler builds the GraphQL endpoint: handler.New with explicit
+// transports (not the deprecated default server), a parsed-query cache and
+// a complexity limit. Every operation needs a valid API key.
+func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
+	cfg := generated.Config{Resolvers: r}
+	cfg.Complexity.Query.Installations = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.InstallationOrder, _ *ent.InstallationWhereInput) int {
+		return 1 + pageCost(first, last)*child
+	}
+	cfg.Complexity.Query.APIKeys = func(child int, _ *entgql.Cursor[string], first *int, _ *entgql.Cursor[string], last *int, _ *ent.APIKeyOrder, _ *ent.APIKeyWhereInput) int {
+		return 1 + pageCost(first, last)*child
+	}
+	cfg.Complexity.Query.Nodes = func(child int, ids []string) int {
+		return 1 + len(ids)*child
+	}
+
+	srv := handler.New(generated.NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	srv.AroundOperations(requireKey)
+	srv.SetErrorPresenter(presentError)
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		r.Log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return errs.New(errs.Internal, "Internal server error")
+	})
+	return srv
+}
+
+// requireKey refuses any operation, introspection included, made without a
+// valid API key: the contract gives GraphQL no anonymous access.
+func requireKey(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if _, err := auth.Require(ctx); err != nil {
+		return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{presentError(ctx, err)}})
+	}
+	return next(ctx)
+}

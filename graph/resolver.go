@@ -1,0 +1,75 @@
+// Package graph is the GraphQL API and the home of the resolvers: the one
+// place where the registry's rules live. The REST layer (rest/) and the
+// command line call these same resolvers.
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/agentbot/registry/ent"
+	"github.com/agentbot/registry/ent/installation"
+	"github.com/agentbot/registry/ent/predicate"
+	"github.com/agentbot/registry/errs"
+	"github.com/agentbot/registry/fleet"
+)
+
+// Resolver holds what the resolvers depend on. Now is injected so liveness
+// can be tested without sleeping.
+type Resolver struct {
+	Client        *ent.Client
+	Now           func() time.Time
+	InactiveAfter time.Duration
+	Log           *slog.Logger
+}
+
+// now is the current time in UTC, truncated to microseconds: the precision
+// both databases store, so a value read back equals the value written.
+func (r *Resolver) now() time.Time {
+	return r.Now().UTC().Truncate(time.Microsecond)
+}
+
+// activeSince is the oldest lastSeen that still counts as active.
+func (r *Resolver) activeSince() time.Time {
+	return r.now().Add(-r.InactiveAfter)
+}
+
+// statusOf derives an installation's liveness from its lastSeen.
+func (r *Resolver) statusOf(lastSeen time.Time) fleet.Status {
+	if lastSeen.Before(r.activeSince()) {
+		return fleet.StatusInactive
+	}
+	return fleet.StatusActive
+}
+
+// hasStatus selects the installations that have the given status.
+func (r *Resolver) hasStatus(s fleet.Status) predicate.Installation {
+	if s == fleet.StatusActive {
+		return installation.LastSeenGTE(r.activeSince())
+	}
+	return installation.LastSeenLT(r.activeSince())
+}
+
+// storeError turns a database error into the error vocabulary: a missing
+// row of the kind `what` is NotFound, a violated constraint a Conflict;
+// anything else is logged and becomes an Internal error that shows the
+// client no detail.
+func (r *Resolver) storeError(ctx context.Context, err error, what string) error {
+	var e *errs.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &e):
+		return err
+	case ent.IsNotFound(err):
+		return errs.New(errs.NotFound, "%s not found", what)
+	case ent.IsConstraintError(err):
+		return errs.New(errs.Conflict, "%s already exists", what)
+	case errors.Is(err, context.Canceled):
+		return errs.New(errs.Unavailable, "Request canceled")
+	}
+	r.Log.ErrorContext(ctx, "database error", "error", err)
+	return errs.New(errs.Internal, "Internal server error")
+}

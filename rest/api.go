@@ -1,0 +1,166 @@
+package rest
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/agentbot/registry/ent"
+	"github.com/agentbot/registry/fleet"
+	"github.com/agentbot/registry/graph"
+	"github.com/agentbot/registry/graph/model"
+)
+
+// API is the REST layer: the documented endpoints over the resolvers.
+type API struct {
+	Resolver     *graph.Resolver
+	DashboardURL string
+	Log          *slog.Logger
+}
+
+// Routes registers every documented endpoint on mux, and a JSON 404 for any
+// other path under /api/.
+func (a *API) Routes(mux *http.ServeMux) {
+	mux.Handle("/api/validate-key", a.handler(endpoint{http.MethodPost, "valid", "Internal error", a.validateKey}))
+	mux.Handle("/api/register-home", a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeHome)}))
+	mux.Handle("/api/register-link", a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeLink)}))
+	mux.Handle("/api/installations", a.handler(endpoint{http.MethodGet, "success", "Internal server error", a.installations}))
+	mux.Handle("/api/heartbeat", a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.heartbeat}))
+	mux.HandleFunc("/api/", NotFound)
+}
+
+type validKey struct {
+	Valid    bool       `json:"valid"`
+	UserID   string     `json:"userId"`
+	Plan     fleet.Plan `json:"plan"`
+	Features []string   `json:"features"`
+}
+
+// validateKey is POST /api/validate-key: the viewer query.
+func (a *API) validateKey(r *http.Request) (any, error) {
+	v, err := a.Resolver.Query().Viewer(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return validKey{Valid: true, UserID: v.UserID, Plan: v.Plan, Features: v.Features}, nil
+}
+
+type registered struct {
+	Success      bool   `json:"success"`
+	Message      string `json:"message"`
+	DashboardURL string `json:"dashboardUrl"`
+}
+
+// register is POST /api/register-home and /api/register-link: the
+// registerInstallation mutation. register-link always registers mode link,
+// whatever the body says; register-home takes the body's mode, default home.
+func (a *API) register(endpointMode fleet.Mode) func(*http.Request) (any, error) {
+	message := "Home installation registered"
+	if endpointMode == fleet.ModeLink {
+		message = "OpenClaw instance linked"
+	}
+	return func(r *http.Request) (any, error) {
+		var body registration
+		if err := decodeBody(r, &body); err != nil {
+			return nil, err
+		}
+		input := model.RegisterInstallationInput{GatewayToken: body.GatewayToken}
+		if body.UserID != nil {
+			input.UserID = *body.UserID
+		}
+		mode := endpointMode
+		if endpointMode == fleet.ModeHome && body.Mode != nil {
+			mode = fleet.Mode(*body.Mode)
+		}
+		input.Mode = &mode
+		if _, err := a.Resolver.Mutation().RegisterInstallation(r.Context(), input); err != nil {
+			return nil, err
+		}
+		return registered{Success: true, Message: message, DashboardURL: a.DashboardURL}, nil
+	}
+}
+
+type installationList struct {
+	Success       bool                  `json:"success"`
+	Count         int                   `json:"count"`
+	Installations []installationSummary `json:"installations"`
+}
+
+type installationSummary struct {
+	UserID       string       `json:"userId"`
+	Mode         fleet.Mode   `json:"mode"`
+	RegisteredAt timestamp    `json:"registeredAt"`
+	LastSeen     timestamp    `json:"lastSeen"`
+	Status       fleet.Status `json:"status"`
+}
+
+// installations is GET /api/installations: the installations query, newest
+// lastSeen first, read page by page so no single query is unbounded.
+func (a *API) installations(r *http.Request) (any, error) {
+	ctx := r.Context()
+	order := &ent.InstallationOrder{Direction: "DESC", Field: ent.InstallationOrderFieldLastSeen}
+	list := installationList{Success: true, Installations: []installationSummary{}}
+	var after *ent.Cursor
+	for {
+		first := pageSize
+		page, err := a.Resolver.Query().Installations(ctx, after, &first, nil, nil, order, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, edge := range page.Edges {
+			list.Installations = append(list.Installations, a.summarize(ctx, edge.Node))
+		}
+		if !page.PageInfo.HasNextPage {
+			break
+		}
+		after = page.PageInfo.EndCursor
+	}
+	list.Count = len(list.Installations)
+	return list, nil
+}
+
+// pageSize is how many installations the REST listing reads per query.
+const pageSize = 1000
+
+func (a *API) summarize(ctx context.Context, inst *ent.Installation) installationSummary {
+	status, _ := a.Resolver.Installation().Status(ctx, inst)
+	return installationSummary{
+		UserID:       inst.UserID,
+		Mode:         inst.Mode,
+		RegisteredAt: timestamp(inst.RegisteredAt),
+		LastSeen:     timestamp(inst.LastSeen),
+		Status:       status,
+	}
+}
+
+type beat struct {
+	Success   bool      `json:"success"`
+	Timestamp timestamp `json:"timestamp"`
+}
+
+// heartbeat is POST /api/heartbeat: the heartbeat mutation. No key is
+// needed, the body may be empty, and an unknown userId is acknowledged.
+func (a *API) heartbeat(r *http.Request) (any, error) {
+	var body heartbeat
+	if err := decodeBody(r, &body); err != nil {
+		return nil, err
+	}
+	userID := ""
+	if body.UserID != nil {
+		userID = *body.UserID
+	}
+	hb, err := a.Resolver.Mutation().Heartbeat(r.Context(), userID)
+	if err != nil {
+		return nil, err
+	}
+	return beat{Success: true, Timestamp: timestamp(hb.Timestamp)}, nil
+}
+
+// timestamp is an RFC 3339 time in UTC ending in Z, to the second, as the
+// registration API shows them.
+type timestamp time.Time
+
+func (t timestamp) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + time.Time(t).UTC().Format(time.RFC3339) + `"`), nil
+}

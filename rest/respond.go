@@ -1,0 +1,126 @@
+// Package rest is the compatibility layer for the registration API that
+// installers and agents already call. Each endpoint decodes its request,
+// calls the same resolver the GraphQL API uses, and encodes the documented
+// compact JSON. No rule of the registry lives here.
+package rest
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/agentbot/registry/errs"
+)
+
+// statusCodes is the one table from the error vocabulary to HTTP statuses.
+var statusCodes = map[errs.Code]int{
+	errs.Invalid:         http.StatusBadRequest,
+	errs.Unauthenticated: http.StatusUnauthorized,
+	errs.Forbidden:       http.StatusForbidden,
+	errs.NotFound:        http.StatusNotFound,
+	errs.Conflict:        http.StatusConflict,
+	errs.Unavailable:     http.StatusServiceUnavailable,
+	errs.Internal:        http.StatusInternalServerError,
+}
+
+// Transport-level failures that have no resolver behind them.
+var (
+	errNotFound = &httpError{http.StatusNotFound, "Not found"}
+	errTooLarge = &httpError{http.StatusRequestEntityTooLarge, "Request body too large (limit 1 MiB)"}
+)
+
+// httpError is an error that only exists at the HTTP level (404, 405, 413).
+type httpError struct {
+	status  int
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+// endpoint is one REST route: it returns the value to send with 200, or an
+// error that writeError turns into the documented error body.
+type endpoint struct {
+	method string
+	// okField is the boolean that opens every body: "success", except
+	// validate-key which answers with "valid".
+	okField string
+	// internalMessage is the text of a 500 on this endpoint.
+	internalMessage string
+	serve           func(r *http.Request) (any, error)
+}
+
+// handler adapts an endpoint to net/http: method check, then serve, then
+// exactly one place that writes the answer.
+func (a *API) handler(e endpoint) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != e.method {
+			w.Header().Set("Allow", e.method)
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody(e.okField, "Method not allowed"))
+			return
+		}
+		body, err := e.serve(r)
+		if err != nil {
+			a.writeError(w, r, e, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, body)
+	})
+}
+
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, e endpoint, err error) {
+	if he, ok := err.(*httpError); ok {
+		writeJSON(w, he.status, errorBody(e.okField, he.message))
+		return
+	}
+	status := statusCodes[errs.CodeOf(err)]
+	if status >= 500 {
+		a.Log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
+	}
+	writeJSON(w, status, errorBody(e.okField, errs.MessageOf(err, e.internalMessage)))
+}
+
+// failure is the documented error body: {"success":false,"error":"…"}, or
+// {"valid":false,"error":"…"} on validate-key.
+type failure struct {
+	Success *bool  `json:"success,omitempty"`
+	Valid   *bool  `json:"valid,omitempty"`
+	Error   string `json:"error"`
+}
+
+func errorBody(okField, message string) failure {
+	no := false
+	if okField == "valid" {
+		return failure{Valid: &no, Error: message}
+	}
+	return failure{Success: &no, Error: message}
+}
+
+// writeJSON writes v as compact JSON: install scripts grep the body for
+// `"valid":false` and `"userId":"…"`, so there must be no spaces, and
+// characters such as & stay as they are.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Error("encoding response", "error", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"success":false,"error":"Internal server error"}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// NotFound answers every path that is not a route with a JSON 404.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	Fail(w, errNotFound.status, errNotFound.message)
+}
+
+// Fail writes the documented error body {"success":false,"error":message},
+// for the few answers given outside an endpoint (404, 429, a recovered panic).
+func Fail(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, errorBody("success", message))
+}

@@ -1,0 +1,164 @@
+// Agentbot Registry: the service AI-agent installations register with and
+// report to. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/agentbot/registry/database"
+	"github.com/agentbot/registry/graph"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		switch {
+		case errors.Is(err, errHelp):
+			return
+		case !errors.Is(err, errUsage):
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+// errUsage is returned after a usage message has been printed; errHelp
+// after help was asked for and printed.
+var (
+	errUsage = errors.New("usage")
+	errHelp  = errors.New("help")
+)
+
+const usage = `Agentbot Registry
+
+Usage:
+  registry [serve]          run the server (the default)
+  registry keys create --user USER [--plan solo] [--role user|admin] [--label TEXT] [--expires 720h]
+  registry keys list
+  registry keys revoke ID_OR_PREFIX
+  registry migrate          bring the database schema up to date and exit
+  registry version
+
+Every command takes the settings below; each has an environment variable
+of the same name (--database-url and DATABASE_URL).
+`
+
+// run is the whole program, with its inputs and outputs passed in so tests
+// can run it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	command := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "serve":
+		return serve(ctx, args, getenv, stderr)
+	case "migrate":
+		return migrate(ctx, args, getenv, stderr)
+	case "keys":
+		return keys(ctx, args, getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, version())
+		return nil
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "unknown command %q\n\n%s", command, usage)
+	return errUsage
+}
+
+// openDatabase opens the configured database and brings its schema up to date.
+func openDatabase(ctx context.Context, cfg config) (*database.Database, error) {
+	db, err := database.Open(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newResolver(cfg config, db *database.Database, log *slog.Logger) *graph.Resolver {
+	return &graph.Resolver{Client: db.Client, Now: time.Now, InactiveAfter: cfg.InactiveAfter, Log: log}
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var cfg config
+	fs, err := newFlagSet("serve", stderr, getenv, &cfg)
+	if err != nil {
+		return err
+	}
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           NewServer(cfg, db, newResolver(cfg, db, log), log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "database", db.Dialect, "version", version())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var cfg config
+	fs, err := newFlagSet("migrate", stderr, getenv, &cfg)
+	if err != nil {
+		return err
+	}
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintln(stderr, "schema is up to date")
+	return nil
+}
