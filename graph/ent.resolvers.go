@@ -99,6 +99,8 @@ func (r *Resolver) InstallationWhereInput() generated.InstallationWhereInputReso
 	return &installationWhereInputResolver{r}
 }
 
-type installationResolver struct{ *Resolver }
-type queryResolver struct{ *Resolver }
-type installationWhereInputResolver struct{ *Resolver }
+type (
+	installationResolver           struct{ *Resolver }
+	queryResolver                  struct{ *Resolver }
+	installationWhereInputResolver struct{ *Resolver }
+)

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"slices"
 
 	"github.com/agentbot/registry/auth"
 	"github.com/agentbot/registry/ent"
@@ -316,13 +315,3 @@ func (r *installationWhereInputResolver) Status(ctx context.Context, obj *ent.In
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
 type mutationResolver struct{ *Resolver }
-
-// isSubset reports whether every element of sub is in set.
-func isSubset(sub, set []string) bool {
-	for _, s := range sub {
-		if !slices.Contains(set, s) {
-			return false
-		}
-	}
-	return true
-}

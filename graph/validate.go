@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -98,4 +99,14 @@ func checkFeatures(features []string) error {
 		}
 	}
 	return nil
+}
+
+// isSubset reports whether every element of sub is in set.
+func isSubset(sub, set []string) bool {
+	for _, s := range sub {
+		if !slices.Contains(set, s) {
+			return false
+		}
+	}
+	return true
 }

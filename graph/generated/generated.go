@@ -146,6 +146,7 @@ type ComplexityRoot struct {
 
 type InstallationResolver interface {
 	Status(ctx context.Context, obj *ent.Installation) (fleet.Status, error)
+	GatewayToken(ctx context.Context, obj *ent.Installation) (*string, error)
 }
 type MutationResolver interface {
 	RegisterInstallation(ctx context.Context, input model.RegisterInstallationInput) (*ent.Installation, error)
@@ -1188,7 +1189,7 @@ extend type Installation {
   """ACTIVE while lastSeen is within the inactivity threshold."""
   status: InstallationStatus!
   """The installation's gateway token; only its owner or an admin sees it."""
-  gatewayToken: String
+  gatewayToken: String @goField(forceResolver: true)
 }
 
 extend input InstallationWhereInput {
@@ -2612,18 +2613,18 @@ func (ec *executionContext) _Installation_gatewayToken(ctx context.Context, fiel
 			return ec.fieldContext_Installation_gatewayToken(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.GatewayToken, nil
+			return ec.Resolvers.Installation().GatewayToken(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
 		false,
 	)
 }
 func (ec *executionContext) fieldContext_Installation_gatewayToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Installation", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Installation", field, true, true, "String")
 }
 
 func (ec *executionContext) _InstallationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InstallationConnection) (ret graphql.Marshaler) {
@@ -6321,10 +6322,11 @@ func (ec *executionContext) _Installation(ctx context.Context, sel ast.Selection
 					return ec._Installation_status(ctx, field, obj)
 				})
 		case "gatewayToken":
-			out.Values[i] = ec._Installation_gatewayToken(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Installation_gatewayToken(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -7919,18 +7921,6 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋagentbotᚋregistryᚋen
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
-	res, err := graphql.UnmarshalString(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
-	_ = sel
-	_ = ctx
-	res := graphql.MarshalString(v)
-	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
