@@ -20,6 +20,8 @@ type config struct {
 	InactiveAfter time.Duration
 	DashboardURL  string
 	RateLimit     int
+	// HeartbeatFlush is how often pending heartbeats are written.
+	HeartbeatFlush time.Duration
 }
 
 // newFlagSet declares the settings on a flag set named after the command
@@ -32,6 +34,7 @@ func newFlagSet(name string, stderr io.Writer, getenv func(string) string, cfg *
 	fs.StringVar(&cfg.DatabaseURL, "database-url", database.DefaultURL, "postgres://… or sqlite:PATH (env DATABASE_URL)")
 	fs.DurationVar(&cfg.InactiveAfter, "inactive-after", 5*time.Minute, "an installation not seen for this long is inactive (env INACTIVE_AFTER)")
 	fs.StringVar(&cfg.DashboardURL, "dashboard-url", "https://agentbot.raveculture.xyz/dashboard", "dashboardUrl returned by registrations (env DASHBOARD_URL)")
+	fs.DurationVar(&cfg.HeartbeatFlush, "heartbeat-flush", time.Second, "how often batched heartbeats are written (env HEARTBEAT_FLUSH)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 120, "requests per minute per client IP on /api/*; 0 turns it off (env RATE_LIMIT)")
 
 	if port := getenv("PORT"); port != "" {

@@ -147,6 +147,8 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 		InactiveAfter: 5 * time.Minute,
 		DashboardURL:  "https://agentbot.raveculture.xyz/dashboard",
 		RateLimit:     0,
+		// Tests write pending heartbeats with settle, not by waiting.
+		HeartbeatFlush: time.Hour,
 	}
 	if adjust != nil {
 		adjust(&cfg)
@@ -161,6 +163,10 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	clock := &testClock{now: time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)}
 	r := newResolver(cfg, db, log)
 	r.Now = clock.Now
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { stop(); <-done })
 	srv := httptest.NewServer(NewServer(cfg, db, r, log))
 	t.Cleanup(srv.Close)
 	a := &app{URL: srv.URL, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL}
@@ -182,9 +188,15 @@ func (a *app) createKey(t *testing.T, user, role, plan string, extra ...string) 
 
 func noEnv(string) string { return "" }
 
-// settle waits until everything acknowledged so far is readable (pending
-// heartbeats written). Tests call it before reading lastSeen back.
-func (a *app) settle(t *testing.T) { t.Helper() }
+// settle makes everything acknowledged so far readable: pending heartbeats
+// and key uses are written, and revocations made by other processes (the
+// command line) are picked up. Tests call it instead of sleeping.
+func (a *app) settle(t *testing.T) {
+	t.Helper()
+	if err := a.Resolver.Settle(context.Background()); err != nil {
+		t.Fatalf("settle: %v", err)
+	}
+}
 
 // response is an HTTP answer with its body decoded as JSON when it is JSON.
 type response struct {

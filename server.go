@@ -17,6 +17,7 @@ import (
 
 	"github.com/agentbot/registry/database"
 	"github.com/agentbot/registry/graph"
+	"github.com/agentbot/registry/heartbeat"
 )
 
 func main() {
@@ -92,8 +93,23 @@ func openDatabase(ctx context.Context, cfg config) (*database.Database, error) {
 	return db, nil
 }
 
+// newResolver wires the resolvers to the database, with heartbeats and key
+// uses written in batches every --heartbeat-flush. Call its Run.
 func newResolver(cfg config, db *database.Database, log *slog.Logger) *graph.Resolver {
-	return &graph.Resolver{Client: db.Client, Now: time.Now, InactiveAfter: cfg.InactiveAfter, Log: log}
+	batched := func(name string, write heartbeat.WriteFunc) *heartbeat.Coalescer {
+		return heartbeat.New(write, heartbeat.Options{
+			Name:       name,
+			FlushEvery: cfg.HeartbeatFlush,
+			BatchSize:  1000,
+			MaxPending: 1_000_000,
+			Retryable:  database.Retryable,
+			Log:        log,
+		})
+	}
+	return graph.New(db.Client,
+		batched("heartbeats", db.TouchInstallations),
+		batched("key uses", db.TouchAPIKeys),
+		cfg.InactiveAfter, log)
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -112,9 +128,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer db.Close()
 
+	resolver := newResolver(cfg, db, log)
+	// The background work stops only after the last request is answered,
+	// so its final flush includes every acknowledged heartbeat.
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	backgroundDone := make(chan struct{})
+	go func() { resolver.Run(background); close(backgroundDone) }()
+	defer func() { stopBackground(); <-backgroundDone }()
+
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           NewServer(cfg, db, newResolver(cfg, db, log), log),
+		Handler:           NewServer(cfg, db, resolver, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

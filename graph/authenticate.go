@@ -2,44 +2,52 @@ package graph
 
 import (
 	"context"
-	"time"
 
 	"github.com/agentbot/registry/auth"
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/ent/apikey"
 )
 
-// lastUsedResolution is how stale lastUsedAt may get: a key used every
-// second costs one write a minute, not one per request.
-const lastUsedResolution = time.Minute
-
 // Authenticate resolves a key hash to its principal. It is the
-// auth.Authenticator of the HTTP middleware.
+// auth.Authenticator of the HTTP middleware. Checks are cached (see
+// keyCache), so a busy key costs no query; its use is recorded for
+// lastUsedAt in batches.
 //
 // Errors: auth.ErrInvalidKey, auth.ErrRevokedKey, auth.ErrExpiredKey,
 // errs.Internal.
 func (r *Resolver) Authenticate(ctx context.Context, keyHash string) (*auth.Principal, error) {
-	key, err := r.Client.APIKey.Query().Where(apikey.KeyHash(keyHash)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, auth.ErrInvalidKey
+	check, ok := r.keys.checks.Get(keyHash)
+	if !ok {
+		gen := r.keys.generation.Load()
+		var err error
+		if check, err = r.lookupKey(ctx, keyHash); err != nil {
+			return nil, err
+		}
+		r.keys.store(keyHash, gen, check)
 	}
-	if err != nil {
-		return nil, r.storeError(ctx, err, "API key")
+	if check.err != nil {
+		return nil, check.err
 	}
 	now := r.now()
-	switch {
-	case key.RevokedAt != nil:
-		return nil, auth.ErrRevokedKey
-	case key.ExpiresAt != nil && !now.Before(*key.ExpiresAt):
+	if check.expiresAt != nil && !now.Before(*check.expiresAt) {
 		return nil, auth.ErrExpiredKey
 	}
-	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= lastUsedResolution {
-		// Best effort: a failed bookkeeping write must not refuse a valid key.
-		if err := r.Client.APIKey.UpdateOneID(key.ID).SetLastUsedAt(now).Exec(ctx); err != nil {
-			r.Log.WarnContext(ctx, "recording key use", "keyId", key.ID, "error", err)
-		}
+	r.KeyUses.Record(check.principal.KeyID, now)
+	return check.principal, nil
+}
+
+// lookupKey reads a key check from the database.
+func (r *Resolver) lookupKey(ctx context.Context, keyHash string) (keyCheck, error) {
+	key, err := r.Client.APIKey.Query().Where(apikey.KeyHash(keyHash)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return keyCheck{err: auth.ErrInvalidKey}, nil
+	case err != nil:
+		return keyCheck{}, r.storeError(ctx, err, "API key")
+	case key.RevokedAt != nil:
+		return keyCheck{err: auth.ErrRevokedKey}, nil
 	}
-	return principalOf(key), nil
+	return keyCheck{principal: principalOf(key), expiresAt: key.ExpiresAt}, nil
 }
 
 func principalOf(key *ent.APIKey) *auth.Principal {

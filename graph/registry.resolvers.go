@@ -12,6 +12,7 @@ import (
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/ent/installation"
 	"github.com/agentbot/registry/ent/schema"
+	"github.com/agentbot/registry/errs"
 	"github.com/agentbot/registry/fleet"
 	"github.com/agentbot/registry/graph/generated"
 	"github.com/agentbot/registry/graph/model"
@@ -96,21 +97,18 @@ func (r *mutationResolver) RegisterInstallation(ctx context.Context, input model
 
 // Heartbeat is the resolver for the heartbeat field. Like the documented
 // REST heartbeat it needs no key and acknowledges unknown userIds, so an
-// agent cannot learn which userIds are registered.
+// agent cannot learn which userIds are registered. It does not wait for
+// the database: lastSeen is written with the next batch (see Heartbeats).
 //
-// Errors: Invalid, Internal.
+// Errors: Invalid, Unavailable (too many pending heartbeats to keep).
 func (r *mutationResolver) Heartbeat(ctx context.Context, userID string) (*model.HeartbeatPayload, error) {
 	now := r.now()
 	if userID != "" {
 		if err := checkUserID(userID); err != nil {
 			return nil, err
 		}
-		err := r.Client.Installation.Update().
-			Where(installation.UserID(userID)).
-			SetLastSeen(now).
-			Exec(ctx)
-		if err != nil {
-			return nil, r.storeError(ctx, err, "installation")
+		if !r.Heartbeats.Record(userID, now) {
+			return nil, errs.New(errs.Unavailable, "Heartbeat not recorded: the server is overloaded, try again later")
 		}
 	}
 	return &model.HeartbeatPayload{Timestamp: now}, nil
@@ -225,6 +223,7 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*ent.AP
 	if err != nil {
 		return nil, r.storeError(ctx, err, "API key")
 	}
+	r.keys.purge()
 	r.Log.InfoContext(ctx, "api key revoked", "audit", true, "by", p.KeyID,
 		"keyId", key.ID, "prefix", key.Prefix, "userId", key.UserID)
 	return key, nil

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/agentbot/registry/ent"
@@ -14,6 +15,7 @@ import (
 	"github.com/agentbot/registry/ent/predicate"
 	"github.com/agentbot/registry/errs"
 	"github.com/agentbot/registry/fleet"
+	"github.com/agentbot/registry/heartbeat"
 )
 
 // Resolver holds what the resolvers depend on. Now is injected so liveness
@@ -23,6 +25,60 @@ type Resolver struct {
 	Now           func() time.Time
 	InactiveAfter time.Duration
 	Log           *slog.Logger
+	// Heartbeats holds lastSeen updates by userId, KeyUses lastUsedAt
+	// updates by key ID, until they are written in batches.
+	Heartbeats *heartbeat.Coalescer
+	KeyUses    *heartbeat.Coalescer
+
+	keys *keyCache
+}
+
+// New returns a Resolver on the real clock.
+func New(client *ent.Client, heartbeats, keyUses *heartbeat.Coalescer, inactiveAfter time.Duration, log *slog.Logger) *Resolver {
+	return &Resolver{
+		Client:        client,
+		Now:           time.Now,
+		InactiveAfter: inactiveAfter,
+		Log:           log,
+		Heartbeats:    heartbeats,
+		KeyUses:       keyUses,
+		keys:          newKeyCache(),
+	}
+}
+
+// keyChangePoll is how often the key cache looks for revocations made by
+// other processes on the same database.
+const keyChangePoll = time.Second
+
+// Run does the background work until ctx is done: batched writes of
+// heartbeats and key uses, and watching for revocations elsewhere. When ctx
+// is done it writes what is still pending, then returns.
+func (r *Resolver) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Heartbeats.Run(ctx) })
+	wg.Go(func() { r.KeyUses.Run(ctx) })
+	wg.Go(func() {
+		ticker := time.NewTicker(keyChangePoll)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				if err := r.refreshKeyCache(ctx); err != nil && ctx.Err() == nil {
+					r.Log.WarnContext(ctx, "checking for revoked keys", "error", err)
+				}
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// Settle writes every pending update and picks up revocations made
+// elsewhere, now rather than at the next tick. Tests use it to read back
+// what they have just sent.
+func (r *Resolver) Settle(ctx context.Context) error {
+	return errors.Join(r.Heartbeats.Flush(ctx), r.KeyUses.Flush(ctx), r.refreshKeyCache(ctx))
 }
 
 // now is the current time in UTC, truncated to microseconds: the precision

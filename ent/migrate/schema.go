@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -38,6 +39,14 @@ var (
 				Name:    "apikey_prefix",
 				Unique:  false,
 				Columns: []*schema.Column{APIKeysColumns[2]},
+			},
+			{
+				Name:    "apikey_revoked_at",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[11]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "revoked_at IS NOT NULL",
+				},
 			},
 		},
 	}

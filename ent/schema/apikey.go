@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	entsql "entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -65,6 +66,10 @@ func (APIKey) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id"),
 		index.Fields("prefix"),
+		// The key cache's change marker counts revoked keys once a second
+		// in every process; this keeps that count to the revoked few.
+		index.Fields("revoked_at").
+			Annotations(entsql.IndexWhere("revoked_at IS NOT NULL")),
 	}
 }
 

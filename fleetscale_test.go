@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Heartbeats are acknowledged at once and written in batches: many
+// heartbeats cost a handful of statements, and after the flush every one of
+// them is reflected in lastSeen.
+func TestHeartbeatsAreCoalesced(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		const users = 50
+		for i := range users {
+			a.register(t, a.AdminKey, fmt.Sprintf("user-%03d", i), "home")
+		}
+		a.settle(t)
+		before := a.Resolver.Heartbeats.Stats()
+
+		a.Clock.Advance(time.Minute)
+		for round := range 4 {
+			for i := range users {
+				res := a.do(t, http.MethodPost, "/api/heartbeat", "", fmt.Sprintf(`{"userId":"user-%03d"}`, i))
+				if res.Status != http.StatusOK {
+					t.Fatalf("heartbeat: %d %s", res.Status, res.Raw)
+				}
+			}
+			if round < 3 {
+				a.Clock.Advance(time.Second)
+			}
+		}
+		a.settle(t)
+		after := a.Resolver.Heartbeats.Stats()
+		if got := after.Recorded - before.Recorded; got != 4*users {
+			t.Errorf("recorded %d heartbeats, want %d", got, 4*users)
+		}
+		if got := after.Written - before.Written; got != users {
+			t.Errorf("wrote %d rows for %d installations, want one row each", got, users)
+		}
+		if got := after.Writes - before.Writes; got != 1 {
+			t.Errorf("%d write statements for one flush of %d rows, want 1", got, users)
+		}
+		want := a.Clock.Now().UTC().Format(time.RFC3339)
+		list := a.do(t, http.MethodGet, "/api/installations", a.AdminKey, "")
+		for _, item := range list.JSON["installations"].([]any) {
+			inst := item.(map[string]any)
+			if inst["lastSeen"] != want {
+				t.Errorf("%s lastSeen %v, want the last heartbeat's time %s", inst["userId"], inst["lastSeen"], want)
+			}
+		}
+	})
+}
+
+// A heartbeat older than the stored lastSeen (say, a registration happened
+// after it) never moves lastSeen backwards.
+func TestHeartbeatNeverMovesLastSeenBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		a.do(t, http.MethodPost, "/api/heartbeat", "", `{"userId":"u1"}`) // unknown yet: ignored
+		a.Clock.Advance(time.Minute)
+		a.register(t, a.AdminKey, "u1", "home")
+		a.settle(t)
+		data := a.mustGraphql(t, a.AdminKey, `{ installation(userId: "u1") { lastSeen } }`, nil)
+		got := data["installation"].(map[string]any)["lastSeen"].(string)
+		at, _ := time.Parse(time.RFC3339Nano, got)
+		if !at.Equal(a.Clock.Now()) {
+			t.Errorf("lastSeen %s, want the registration time %s", got, a.Clock.Now())
+		}
+	})
+}
+
+// Two servers on one database (two replicas) flush overlapping batches at
+// the same time, again and again: rows are locked in one order, so neither
+// deadlocks, and both sets of heartbeats land.
+func TestConcurrentFlushersDoNotDeadlock(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		b := newApp(t, a.dbURL, nil)
+		const users = 300
+		for i := range users {
+			a.register(t, a.AdminKey, fmt.Sprintf("user-%04d", i), "home")
+		}
+		for round := range 10 {
+			for _, replica := range []*app{a, b} {
+				replica.Clock.Advance(time.Second)
+				for i := range users {
+					replica.Resolver.Heartbeats.Record(fmt.Sprintf("user-%04d", i), replica.Clock.Now())
+				}
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, replica := range []*app{a, b} {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					errs[i] = replica.Resolver.Heartbeats.Flush(ctx)
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d, replica %d: %v", round, i, err)
+				}
+			}
+		}
+		for _, replica := range []*app{a, b} {
+			if s := replica.Resolver.Heartbeats.Stats(); s.Failed != 0 || s.Pending != 0 {
+				t.Errorf("replica stats after the rounds: %+v", s)
+			}
+		}
+		latest := b.Clock.Now()
+		n, err := a.DB.Client.Installation.Query().Count(context.Background())
+		if err != nil || n != users {
+			t.Fatalf("count %d, %v", n, err)
+		}
+		data := a.mustGraphql(t, a.AdminKey, `{ installations(first: 1, orderBy: {field: LAST_SEEN, direction: ASC}) { edges { node { lastSeen } } } }`, nil)
+		oldest := data["installations"].(map[string]any)["edges"].([]any)[0].(map[string]any)["node"].(map[string]any)["lastSeen"].(string)
+		at, _ := time.Parse(time.RFC3339Nano, oldest)
+		if !at.Equal(latest) {
+			t.Errorf("oldest lastSeen %s, want every row at the last round's time %s", oldest, latest)
+		}
+	})
+}
+
+// A key revoked by another process (another replica, or the command line)
+// is refused once the cache looks at the change marker, which it does once
+// a second (settle does it now); in the process that revoked it, at once.
+func TestRevocationReachesOtherReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		b := newApp(t, a.dbURL, nil)
+		key := a.createKey(t, "u1", "user", "solo")
+		for _, replica := range []*app{a, b} {
+			if res := replica.do(t, http.MethodPost, "/api/validate-key", key, ""); res.Status != http.StatusOK {
+				t.Fatalf("before revocation: %d %s", res.Status, res.Raw)
+			}
+		}
+		data := a.mustGraphql(t, a.AdminKey, `{ viewer { keyId } apiKeys(where: {userId: "u1"}) { edges { node { id } } } }`, nil)
+		id := data["apiKeys"].(map[string]any)["edges"].([]any)[0].(map[string]any)["node"].(map[string]any)["id"]
+		a.mustGraphql(t, a.AdminKey, `mutation($id: ID!) { revokeAPIKey(id: $id) { revokedAt } }`, map[string]any{"id": id})
+
+		if res := a.do(t, http.MethodPost, "/api/validate-key", key, ""); res.Status != http.StatusUnauthorized {
+			t.Errorf("revoking replica still accepts the key: %d %s", res.Status, res.Raw)
+		}
+		b.settle(t)
+		if res := b.do(t, http.MethodPost, "/api/validate-key", key, ""); res.Status != http.StatusUnauthorized {
+			t.Errorf("other replica still accepts the key after its marker check: %d %s", res.Status, res.Raw)
+		}
+	})
+}
