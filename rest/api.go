@@ -1,12 +1,18 @@
 package rest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/agentbot/registry/ent"
+	"github.com/agentbot/registry/errs"
 	"github.com/agentbot/registry/fleet"
 	"github.com/agentbot/registry/graph"
 	"github.com/agentbot/registry/graph/model"
@@ -81,10 +87,11 @@ func (a *API) register(endpointMode fleet.Mode) func(*http.Request) (any, error)
 	}
 }
 
-type installationList struct {
+type installationPage struct {
 	Success       bool                  `json:"success"`
 	Count         int                   `json:"count"`
 	Installations []installationSummary `json:"installations"`
+	NextCursor    *cursor               `json:"nextCursor"`
 }
 
 type installationSummary struct {
@@ -95,33 +102,80 @@ type installationSummary struct {
 	Status       fleet.Status `json:"status"`
 }
 
-// installations is GET /api/installations: the installations query, newest
-// lastSeen first, read page by page so no single query is unbounded.
+// The REST listing's optional paging: ?limit=N&cursor=C.
+const maxListLimit = 1000
+
+var listOrder = &ent.InstallationOrder{Direction: "DESC", Field: ent.InstallationOrderFieldLastSeen}
+
+// installations is GET /api/installations, newest lastSeen first. Without
+// paging parameters it streams every installation in the caller's scope
+// (ListInstallations); with ?limit (and ?cursor) it answers one page of the
+// installations query and a nextCursor, null on the last page.
 func (a *API) installations(r *http.Request) (any, error) {
 	ctx := r.Context()
-	order := &ent.InstallationOrder{Direction: "DESC", Field: ent.InstallationOrderFieldLastSeen}
-	list := installationList{Success: true, Installations: []installationSummary{}}
-	var after *ent.Cursor
-	for {
-		first := pageSize
-		page, err := a.Resolver.Query().Installations(ctx, after, &first, nil, nil, order, nil)
-		if err != nil {
-			return nil, err
-		}
-		for _, edge := range page.Edges {
-			list.Installations = append(list.Installations, a.summarize(ctx, edge.Node))
-		}
-		if !page.PageInfo.HasNextPage {
-			break
-		}
-		after = page.PageInfo.EndCursor
+	query := r.URL.Query()
+	if !query.Has("limit") && !query.Has("cursor") {
+		return stream(func(w *bufio.Writer) error { return a.streamInstallations(ctx, w) }), nil
 	}
-	list.Count = len(list.Installations)
-	return list, nil
+	limit := 100
+	if query.Has("limit") {
+		n, err := strconv.Atoi(query.Get("limit"))
+		if err != nil || n < 1 || n > maxListLimit {
+			return nil, errs.New(errs.Invalid, "limit must be a whole number from 1 to %d", maxListLimit)
+		}
+		limit = n
+	}
+	var after *ent.Cursor
+	if query.Has("cursor") {
+		after = &ent.Cursor{}
+		if err := after.UnmarshalGQL(query.Get("cursor")); err != nil {
+			return nil, errs.New(errs.Invalid, "cursor is not one this server returned")
+		}
+	}
+	conn, err := a.Resolver.Query().Installations(ctx, after, &limit, nil, nil, listOrder, nil)
+	if err != nil {
+		return nil, err
+	}
+	page := installationPage{Success: true, Installations: make([]installationSummary, 0, len(conn.Edges))}
+	for _, edge := range conn.Edges {
+		page.Installations = append(page.Installations, a.summarize(ctx, edge.Node))
+	}
+	page.Count = len(page.Installations)
+	if conn.PageInfo.HasNextPage {
+		page.NextCursor = (*cursor)(conn.PageInfo.EndCursor)
+	}
+	return page, nil
 }
 
-// pageSize is how many installations the REST listing reads per query.
-const pageSize = 1000
+// streamInstallations writes the documented listing one installation at a
+// time: {"success":true,"count":N,"installations":[…]}.
+func (a *API) streamInstallations(ctx context.Context, w *bufio.Writer) error {
+	first := true
+	var item bytes.Buffer
+	enc := json.NewEncoder(&item)
+	enc.SetEscapeHTML(false)
+	start := func(count int) error {
+		_, err := fmt.Fprintf(w, `{"success":true,"count":%d,"installations":[`, count)
+		return err
+	}
+	each := func(inst *ent.Installation) error {
+		if !first {
+			w.WriteByte(',')
+		}
+		first = false
+		item.Reset()
+		if err := enc.Encode(a.summarize(ctx, inst)); err != nil {
+			return err
+		}
+		_, err := w.Write(bytes.TrimSuffix(item.Bytes(), []byte("\n")))
+		return err
+	}
+	if err := a.Resolver.ListInstallations(ctx, start, each); err != nil {
+		return err
+	}
+	_, err := w.WriteString("]}\n")
+	return err
+}
 
 func (a *API) summarize(ctx context.Context, inst *ent.Installation) installationSummary {
 	status, _ := a.Resolver.Installation().Status(ctx, inst)
@@ -155,6 +209,15 @@ func (a *API) heartbeat(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return beat{Success: true, Timestamp: timestamp(hb.Timestamp)}, nil
+}
+
+// cursor is a page cursor in JSON: the same opaque string GraphQL uses.
+type cursor ent.Cursor
+
+func (c cursor) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	ent.Cursor(c).MarshalGQL(&b)
+	return b.Bytes(), nil
 }
 
 // timestamp is an RFC 3339 time in UTC ending in Z, to the second, as the

@@ -5,6 +5,7 @@
 package rest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"log/slog"
@@ -60,12 +61,51 @@ func (a *API) handler(e endpoint) http.Handler {
 			return
 		}
 		body, err := e.serve(r)
+		if s, ok := body.(stream); ok && err == nil {
+			err = a.writeStream(w, r, s)
+		} else if err == nil {
+			writeJSON(w, http.StatusOK, body)
+		}
 		if err != nil {
 			a.writeError(w, r, e, err)
-			return
 		}
-		writeJSON(w, http.StatusOK, body)
 	})
+}
+
+// stream is a 200 body too large to hold in memory, written as it is read.
+type stream func(w *bufio.Writer) error
+
+// lazyHeader sends the 200 header with the first byte of the body, so a
+// stream that fails before writing anything still gets a proper error.
+type lazyHeader struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyHeader) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/json")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+// writeStream runs s. An error before the first byte is returned, for
+// writeError; after it, the status is already sent, so the connection is
+// cut rather than letting the client take a truncated body for a whole one.
+func (a *API) writeStream(w http.ResponseWriter, r *http.Request, s stream) error {
+	out := &lazyHeader{w: w}
+	buf := bufio.NewWriterSize(out, 32<<10)
+	err := s(buf)
+	if err == nil {
+		err = buf.Flush()
+	}
+	if err != nil && out.started {
+		a.Log.ErrorContext(r.Context(), "streaming response failed", "path", r.URL.Path, "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	return err
 }
 
 func (a *API) writeError(w http.ResponseWriter, r *http.Request, e endpoint, err error) {

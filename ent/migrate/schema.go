@@ -66,9 +66,9 @@ var (
 		PrimaryKey: []*schema.Column{InstallationsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "installation_last_seen",
+				Name:    "installation_last_seen_id",
 				Unique:  false,
-				Columns: []*schema.Column{InstallationsColumns[5]},
+				Columns: []*schema.Column{InstallationsColumns[5], InstallationsColumns[0]},
 			},
 			{
 				Name:    "installation_mode_last_seen",

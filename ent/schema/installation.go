@@ -46,8 +46,9 @@ func (Installation) Fields() []ent.Field {
 
 func (Installation) Indexes() []ent.Index {
 	return []ent.Index{
-		// Newest-first listings, status filters and active counts.
-		index.Fields("last_seen"),
+		// Newest-first listings and their keyset pages (last_seen, id),
+		// status filters and active counts.
+		index.Fields("last_seen", "id"),
 		// Mode filters and the per-mode counts of fleetSummary.
 		index.Fields("mode", "last_seen"),
 	}
