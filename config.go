@@ -5,9 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/agentbot/registry/clientip"
 	"github.com/agentbot/registry/database"
 )
 
@@ -22,6 +24,30 @@ type config struct {
 	RateLimit     int
 	// HeartbeatFlush is how often pending heartbeats are written.
 	HeartbeatFlush time.Duration
+	TrustedProxies string
+	Introspection  bool
+	Playground     bool
+	LogLevel       slog.Level
+
+	// clientIP is TrustedProxies, parsed by check.
+	clientIP *clientip.Resolver
+}
+
+// check validates the settings that flags cannot check by type, and
+// prepares the derived ones.
+func (c *config) check() error {
+	ips, err := clientip.New(c.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	c.clientIP = ips
+	if c.InactiveAfter <= 0 {
+		return fmt.Errorf("--inactive-after must be positive")
+	}
+	if c.HeartbeatFlush <= 0 {
+		return fmt.Errorf("--heartbeat-flush must be positive")
+	}
+	return nil
 }
 
 // newFlagSet declares the settings on a flag set named after the command
@@ -36,6 +62,10 @@ func newFlagSet(name string, stderr io.Writer, getenv func(string) string, cfg *
 	fs.StringVar(&cfg.DashboardURL, "dashboard-url", "https://agentbot.raveculture.xyz/dashboard", "dashboardUrl returned by registrations (env DASHBOARD_URL)")
 	fs.DurationVar(&cfg.HeartbeatFlush, "heartbeat-flush", time.Second, "how often batched heartbeats are written (env HEARTBEAT_FLUSH)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 120, "requests per minute per client IP on /api/*; 0 turns it off (env RATE_LIMIT)")
+	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-For is believed (env TRUSTED_PROXIES)")
+	fs.BoolVar(&cfg.Introspection, "graphql-introspection", true, "answer GraphQL schema queries; turn off in production if wanted (env GRAPHQL_INTROSPECTION)")
+	fs.BoolVar(&cfg.Playground, "playground", true, "serve the GraphQL playground at /playground (env PLAYGROUND)")
+	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (env LOG_LEVEL)")
 
 	if port := getenv("PORT"); port != "" {
 		cfg.Addr = ":" + port
@@ -52,14 +82,34 @@ func newFlagSet(name string, stderr io.Writer, getenv func(string) string, cfg *
 	return fs, err
 }
 
-// parseArgs parses the command line over the environment's values. The
-// flag package has already told the user what was wrong when it fails.
-func parseArgs(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return errHelp
+// parseArgs parses the command line over the environment's values and
+// returns the arguments that are not flags. Flags may follow them
+// (`keys revoke ID --database-url …`). The flag package has already told the
+// user what was wrong when it fails.
+func parseArgs(fs *flag.FlagSet, args []string, cfg *config) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, errUsage
 		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return positional, cfg.check()
+}
+
+// noArgs is parseArgs for commands that take flags only.
+func noArgs(fs *flag.FlagSet, args []string, cfg *config) error {
+	rest, err := parseArgs(fs, args, cfg)
+	if err == nil && len(rest) > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), rest[0])
 		return errUsage
 	}
-	return nil
+	return err
 }

@@ -25,6 +25,8 @@ import (
 
 	"github.com/agentbot/registry/database"
 	"github.com/agentbot/registry/graph"
+	"github.com/agentbot/registry/metrics"
+	"github.com/agentbot/registry/requestlog"
 )
 
 // backend is a database the suite runs against.
@@ -146,6 +148,8 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 		DatabaseURL:   dbURL,
 		InactiveAfter: 5 * time.Minute,
 		DashboardURL:  "https://agentbot.raveculture.xyz/dashboard",
+		Introspection: true,
+		Playground:    true,
 		RateLimit:     0,
 		// Tests write pending heartbeats with settle, not by waiting.
 		HeartbeatFlush: time.Hour,
@@ -153,21 +157,25 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	if err := cfg.check(); err != nil {
+		t.Fatal(err)
+	}
 	db, err := openDatabase(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("opening %s: %v", dbURL, err)
 	}
 	t.Cleanup(func() { db.Close() })
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewJSONHandler(logs, nil))
+	log := requestlog.NewLogger(logs, slog.LevelDebug)
 	clock := &testClock{now: time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)}
-	r := newResolver(cfg, db, log)
+	m := metrics.New()
+	r := newResolver(cfg, db, m, log)
 	r.Now = clock.Now
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	srv := httptest.NewServer(NewServer(cfg, db, r, log))
+	srv := httptest.NewServer(NewServer(cfg, db, r, m, log))
 	t.Cleanup(srv.Close)
 	a := &app{URL: srv.URL, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL}
 	a.AdminKey = a.createKey(t, "admin", "admin", "network")

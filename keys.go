@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/agentbot/registry/fleet"
 	"github.com/agentbot/registry/graph"
 	"github.com/agentbot/registry/graph/model"
+	"github.com/agentbot/registry/metrics"
+	"github.com/agentbot/registry/requestlog"
 )
 
 // keys is `registry keys create|list|revoke`. It calls the same resolvers as
@@ -39,15 +40,20 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 		fs.StringVar(&label, "label", "", "a note for people, such as where the key is used")
 		fs.DurationVar(&expires, "expires", 0, "lifetime of the key, such as 720h; 0 never expires")
 	}
-	if err := parseArgs(fs, args); err != nil {
+	rest, err := parseArgs(fs, args, &cfg)
+	if err != nil {
 		return err
+	}
+	if sub != "revoke" && len(rest) > 0 {
+		fmt.Fprintf(stderr, "keys %s: unexpected argument %q\n", sub, rest[0])
+		return errUsage
 	}
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	r := newResolver(cfg, db, slog.New(slog.NewJSONHandler(stderr, nil)))
+	r := newResolver(cfg, db, metrics.New(), requestlog.NewLogger(stderr, cfg.LogLevel))
 	ctx = auth.WithPrincipal(ctx, auth.Operator)
 
 	switch sub {
@@ -67,11 +73,11 @@ func keys(ctx context.Context, args []string, getenv func(string) string, stdout
 	case "list":
 		return listKeys(ctx, r, stdout)
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(rest) != 1 {
 			fmt.Fprintln(stderr, "keys revoke: give one key ID or prefix")
 			return errUsage
 		}
-		return revokeKey(ctx, r, fs.Arg(0), stderr)
+		return revokeKey(ctx, r, rest[0], stderr)
 	}
 	fmt.Fprintf(stderr, "unknown command \"keys %s\"\n\n%s", sub, usage)
 	return errUsage

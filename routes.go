@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
+	"math"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -13,25 +13,52 @@ import (
 	"github.com/go-chi/httprate"
 
 	"github.com/agentbot/registry/auth"
+	"github.com/agentbot/registry/clientip"
 	"github.com/agentbot/registry/database"
 	"github.com/agentbot/registry/graph"
+	"github.com/agentbot/registry/metrics"
+	"github.com/agentbot/registry/requestlog"
 	"github.com/agentbot/registry/rest"
 )
 
 // NewServer is the whole HTTP surface of the registry, every route in one
 // place.
-func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, log *slog.Logger) http.Handler {
+func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *metrics.Metrics, log *slog.Logger) http.Handler {
 	api := &rest.API{Resolver: resolver, DashboardURL: cfg.DashboardURL, Log: log}
-	gql := graph.NewHandler(resolver, graph.HandlerOptions{Introspection: true, ComplexityLimit: 10000})
+	gql := graph.NewHandler(resolver, graph.HandlerOptions{
+		Introspection:   cfg.Introspection,
+		ComplexityLimit: 10000,
+		MaxDepth:        12,
+		OnOperation: func(kind string, codes []string) {
+			m.GraphQLOperation(kind, len(codes) > 0)
+			for _, code := range codes {
+				m.GraphQLError(code)
+			}
+		},
+	})
+	limit := rateLimiter(cfg.RateLimit, cfg.clientIP)
 
 	mux := http.NewServeMux()
-	mux.Handle("/api/", rateLimit(cfg.RateLimit, apiMux(api)))
-	mux.Handle("/graphql", http.MaxBytesHandler(gql, rest.MaxBodyBytes))
-	mux.Handle("GET /playground", playground.Handler("Agentbot Registry", "/graphql"))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	// handle registers one route; quiet routes log their successes at debug
+	// level only.
+	handle := func(pattern, route string, quiet bool, h http.Handler) {
+		mux.Handle(pattern, m.Route(route, requestlog.Access(log, route, quiet, cfg.clientIP.IP, h)))
+	}
+
+	handle("/api/validate-key", "validate-key", false, limit(api.ValidateKey()))
+	handle("/api/register-home", "register-home", false, limit(api.RegisterHome()))
+	handle("/api/register-link", "register-link", false, limit(api.RegisterLink()))
+	handle("/api/installations", "installations", false, limit(api.Installations()))
+	handle("/api/heartbeat", "heartbeat", true, limit(api.Heartbeat()))
+	handle("/graphql", "graphql", false, http.MaxBytesHandler(gql, rest.MaxBodyBytes))
+	if cfg.Playground {
+		handle("GET /playground", "playground", false, playground.Handler("Agentbot Registry", "/graphql"))
+	}
+	handle("GET /metrics", "metrics", true, m.Handler())
+	handle("GET /healthz", "healthz", true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	handle("GET /readyz", "readyz", true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := db.Ping(ctx); err != nil {
@@ -39,16 +66,10 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, log 
 			return
 		}
 		writeStatus(w, http.StatusOK, "ok")
-	})
-	mux.HandleFunc("/", rest.NotFound)
+	}))
+	handle("/", "unmatched", false, http.HandlerFunc(rest.NotFound))
 
-	return recoverPanics(log, auth.Middleware(resolver.Authenticate)(mux))
-}
-
-func apiMux(api *rest.API) http.Handler {
-	mux := http.NewServeMux()
-	api.Routes(mux)
-	return mux
+	return requestlog.WithID(recoverPanics(log, auth.Middleware(resolver.Authenticate)(mux)))
 }
 
 func writeStatus(w http.ResponseWriter, code int, status string) {
@@ -57,34 +78,36 @@ func writeStatus(w http.ResponseWriter, code int, status string) {
 	fmt.Fprintf(w, "{\"status\":%q}\n", status)
 }
 
-// rateLimit allows perMinute requests a minute per client IP, answering
-// the rest with a 429 JSON error and RateLimit-* headers; 0 turns it off.
-func rateLimit(perMinute int, next http.Handler) http.Handler {
+// rateLimiter allows perMinute requests a minute per client IP, answering
+// the rest with a 429 JSON error; every answer carries RateLimit-* headers.
+// 0 turns it off.
+func rateLimiter(perMinute int, ips *clientip.Resolver) func(http.Handler) http.Handler {
 	if perMinute <= 0 {
-		return next
+		return func(h http.Handler) http.Handler { return h }
 	}
 	limiter := httprate.NewRateLimiter(perMinute, time.Minute,
-		httprate.WithKeyFuncs(clientIP),
+		httprate.WithKeyFuncs(func(r *http.Request) (string, error) { return ips.IP(r), nil }),
 		httprate.WithResponseHeaders(httprate.ResponseHeaders{
 			Limit:      "RateLimit-Limit",
 			Remaining:  "RateLimit-Remaining",
-			Reset:      "RateLimit-Reset",
+			Reset:      "X-RateLimit-Reset", // httprate's Unix time of the reset
 			RetryAfter: "Retry-After",
 		}),
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			rest.Fail(w, http.StatusTooManyRequests, "Too many requests")
+			rest.Fail(w, http.StatusTooManyRequests, "Too many requests: the limit is "+fmt.Sprint(perMinute)+" a minute")
 		}),
 	)
-	return limiter.Handler(next)
-}
-
-// clientIP is the address the connection comes from.
-func clientIP(r *http.Request) (string, error) {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	return func(next http.Handler) http.Handler {
+		limited := limiter.Handler(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// RateLimit-Reset is the seconds until the window resets; httprate
+			// windows are aligned to the minute.
+			now := time.Now()
+			reset := now.Truncate(time.Minute).Add(time.Minute).Sub(now)
+			w.Header().Set("RateLimit-Reset", fmt.Sprint(int(math.Ceil(reset.Seconds()))))
+			limited.ServeHTTP(w, r)
+		})
 	}
-	return httprate.CanonicalizeIP(host), nil
 }
 
 // recoverPanics turns a panic in a handler into a 500 JSON error and a log

@@ -18,6 +18,8 @@ import (
 	"github.com/agentbot/registry/database"
 	"github.com/agentbot/registry/graph"
 	"github.com/agentbot/registry/heartbeat"
+	"github.com/agentbot/registry/metrics"
+	"github.com/agentbot/registry/requestlog"
 )
 
 func main() {
@@ -94,8 +96,9 @@ func openDatabase(ctx context.Context, cfg config) (*database.Database, error) {
 }
 
 // newResolver wires the resolvers to the database, with heartbeats and key
-// uses written in batches every --heartbeat-flush. Call its Run.
-func newResolver(cfg config, db *database.Database, log *slog.Logger) *graph.Resolver {
+// uses written in batches every --heartbeat-flush, and registers their
+// metrics on m. Call its Run.
+func newResolver(cfg config, db *database.Database, m *metrics.Metrics, log *slog.Logger) *graph.Resolver {
 	batched := func(name string, write heartbeat.WriteFunc) *heartbeat.Coalescer {
 		return heartbeat.New(write, heartbeat.Options{
 			Name:       name,
@@ -106,10 +109,16 @@ func newResolver(cfg config, db *database.Database, log *slog.Logger) *graph.Res
 			Log:        log,
 		})
 	}
-	return graph.New(db.Client,
+	r := graph.New(db.Client,
 		batched("heartbeats", db.TouchInstallations),
 		batched("key uses", db.TouchAPIKeys),
 		cfg.InactiveAfter, log)
+	r.OnKeyCheck = m.KeyCheck
+	m.WatchDB(db.DB)
+	m.WatchFleet(r.FleetCounts)
+	m.WatchBatches("heartbeats", "Heartbeats", r.Heartbeats.Stats)
+	m.WatchBatches("key_uses", "Key uses", r.KeyUses.Stats)
+	return r
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
@@ -118,17 +127,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	if err := parseArgs(fs, args); err != nil {
+	if err := noArgs(fs, args, &cfg); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := requestlog.NewLogger(stderr, cfg.LogLevel)
 	db, err := openDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 
-	resolver := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver := newResolver(cfg, db, m, log)
 	// The background work stops only after the last request is answered,
 	// so its final flush includes every acknowledged heartbeat.
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
@@ -138,7 +148,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           NewServer(cfg, db, resolver, log),
+		Handler:           NewServer(cfg, db, resolver, m, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -175,7 +185,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if err := parseArgs(fs, args); err != nil {
+	if err := noArgs(fs, args, &cfg); err != nil {
 		return err
 	}
 	db, err := openDatabase(ctx, cfg)

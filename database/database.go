@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -63,9 +64,15 @@ func (d *Database) Close() error { return d.Client.Close() }
 // Ping reports whether the database answers.
 func (d *Database) Ping(ctx context.Context) error { return d.DB.PingContext(ctx) }
 
+// migrating serialises migrations within one process: ent's migration
+// writes to the package-level table descriptions it works from.
+var migrating sync.Mutex
+
 // Migrate brings the schema up to date. On PostgreSQL it holds an advisory
 // lock meanwhile, so replicas starting together migrate one at a time.
 func (d *Database) Migrate(ctx context.Context) error {
+	migrating.Lock()
+	defer migrating.Unlock()
 	if d.Dialect == dialect.Postgres {
 		conn, err := d.DB.Conn(ctx)
 		if err != nil {

@@ -16,6 +16,29 @@ import (
 // Errors: auth.ErrInvalidKey, auth.ErrRevokedKey, auth.ErrExpiredKey,
 // errs.Internal.
 func (r *Resolver) Authenticate(ctx context.Context, keyHash string) (*auth.Principal, error) {
+	p, err := r.checkKey(ctx, keyHash)
+	if r.OnKeyCheck != nil {
+		r.OnKeyCheck(keyCheckResult(err))
+	}
+	return p, err
+}
+
+// keyCheckResult names the outcome of a key check, for metrics.
+func keyCheckResult(err error) string {
+	switch err {
+	case nil:
+		return "valid"
+	case auth.ErrInvalidKey:
+		return "invalid"
+	case auth.ErrRevokedKey:
+		return "revoked"
+	case auth.ErrExpiredKey:
+		return "expired"
+	}
+	return "error"
+}
+
+func (r *Resolver) checkKey(ctx context.Context, keyHash string) (*auth.Principal, error) {
 	check, ok := r.keys.checks.Get(keyHash)
 	if !ok {
 		gen := r.keys.generation.Load()

@@ -13,37 +13,37 @@ import (
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/ent/apikey"
 	"github.com/agentbot/registry/ent/installation"
+	"github.com/agentbot/registry/errs"
 	"github.com/agentbot/registry/graph/generated"
 )
 
-// Node is the resolver for the node field.
+// Node is the resolver for the node field: null for an ID that names
+// nothing.
+//
+// Errors: Unauthenticated, Forbidden (another user's node), Internal.
 func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) {
 	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
-	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(nodeType))
-	if err != nil {
-		return nil, r.storeError(ctx, err, "node")
-	}
-	if err := checkOwner(p, n); err != nil {
-		return nil, err
-	}
-	return n, nil
+	return r.loadNode(ctx, p, id)
 }
 
-// Nodes is the resolver for the nodes field.
+// Nodes is the resolver for the nodes field: one entry per ID, null where
+// an ID names nothing.
+//
+// Errors: Unauthenticated, Invalid (too many IDs), Forbidden, Internal.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
 	p, err := auth.Require(ctx)
 	if err != nil {
 		return nil, err
 	}
-	nodes, err := r.Client.Noders(ctx, ids, ent.WithNodeType(nodeType))
-	if err != nil {
-		return nil, r.storeError(ctx, err, "node")
+	if len(ids) > maxPageSize {
+		return nil, errs.New(errs.Invalid, "at most %d ids at once", maxPageSize)
 	}
-	for _, n := range nodes {
-		if err := checkOwner(p, n); err != nil {
+	nodes := make([]ent.Noder, len(ids))
+	for i, id := range ids {
+		if nodes[i], err = r.loadNode(ctx, p, id); err != nil {
 			return nil, err
 		}
 	}

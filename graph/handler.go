@@ -28,6 +28,11 @@ type HandlerOptions struct {
 	// ComplexityLimit caps the cost of one operation; connections cost their
 	// page size times their selection.
 	ComplexityLimit int
+	// MaxDepth caps how deeply fields may nest in one operation.
+	MaxDepth int
+	// OnOperation, when set, hears every executed operation: its type
+	// ("query", "mutation") and the extensions.code of each error it sent.
+	OnOperation func(kind string, errorCodes []string)
 }
 
 // NewHandler builds the GraphQL endpoint: handler.New with explicit
@@ -55,6 +60,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
+	srv.Use(depthLimit{max: opts.MaxDepth})
+	if opts.OnOperation != nil {
+		srv.AroundOperations(observe(opts.OnOperation))
+	}
 	srv.AroundOperations(requireKey)
 	srv.SetErrorPresenter(presentError)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -62,6 +71,26 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		return errs.New(errs.Internal, "Internal server error")
 	})
 	return srv
+}
+
+// observe reports each operation and its errors once it has answered.
+func observe(report func(kind string, errorCodes []string)) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		kind := string(graphql.GetOperationContext(ctx).Operation.Operation)
+		respond := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := respond(ctx)
+			if resp != nil {
+				codes := make([]string, 0, len(resp.Errors))
+				for _, e := range resp.Errors {
+					code, _ := e.Extensions["code"].(string)
+					codes = append(codes, code)
+				}
+				report(kind, codes)
+			}
+			return resp
+		}
+	}
 }
 
 // requireKey refuses any operation, introspection included, made without a

@@ -262,8 +262,8 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	return &model.Viewer{UserID: p.UserID, Plan: p.Plan, Role: p.Role, Features: p.Features, KeyID: p.KeyID}, nil
 }
 
-// FleetSummary is the resolver for the fleetSummary field: two grouped
-// counts, by mode and by liveness, in the caller's scope.
+// FleetSummary is the resolver for the fleetSummary field: installation
+// counts in the caller's scope.
 //
 // Errors: Unauthenticated, Internal.
 func (r *queryResolver) FleetSummary(ctx context.Context) (*model.FleetSummary, error) {
@@ -275,28 +275,14 @@ func (r *queryResolver) FleetSummary(ctx context.Context) (*model.FleetSummary, 
 	if !p.IsAdmin() {
 		q.Where(installation.UserID(p.UserID))
 	}
-	var byMode []struct {
-		Mode  fleet.Mode `json:"mode"`
-		Count int        `json:"count"`
-	}
-	if err := q.Clone().GroupBy(installation.FieldMode).Aggregate(ent.Count()).Scan(ctx, &byMode); err != nil {
-		return nil, r.storeError(ctx, err, "installation")
-	}
-	active, err := q.Where(r.hasStatus(fleet.StatusActive)).Count(ctx)
+	all, active, err := r.modeCounts(ctx, q)
 	if err != nil {
-		return nil, r.storeError(ctx, err, "installation")
+		return nil, err
 	}
-	s := &model.FleetSummary{Active: active}
-	for _, g := range byMode {
-		s.Total += g.Count
-		switch g.Mode {
-		case fleet.ModeHome:
-			s.Home = g.Count
-		case fleet.ModeLink:
-			s.Link = g.Count
-		case fleet.ModeCloud:
-			s.Cloud = g.Count
-		}
+	s := &model.FleetSummary{Home: all[fleet.ModeHome], Link: all[fleet.ModeLink], Cloud: all[fleet.ModeCloud]}
+	s.Total = s.Home + s.Link + s.Cloud
+	for _, n := range active {
+		s.Active += n
 	}
 	s.Inactive = s.Total - s.Active
 	return s, nil

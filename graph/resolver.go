@@ -29,6 +29,9 @@ type Resolver struct {
 	// updates by key ID, until they are written in batches.
 	Heartbeats *heartbeat.Coalescer
 	KeyUses    *heartbeat.Coalescer
+	// OnKeyCheck, when set, hears the result of every key check ("valid",
+	// "invalid", "revoked", "expired", "error"), for metrics.
+	OnKeyCheck func(result string)
 
 	keys *keyCache
 }

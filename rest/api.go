@@ -6,9 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/agentbot/registry/ent"
@@ -25,15 +25,31 @@ type API struct {
 	Log          *slog.Logger
 }
 
-// Routes registers every documented endpoint on mux, and a JSON 404 for any
-// other path under /api/.
-func (a *API) Routes(mux *http.ServeMux) {
-	mux.Handle("/api/validate-key", a.handler(endpoint{http.MethodPost, "valid", "Internal error", a.validateKey}))
-	mux.Handle("/api/register-home", a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeHome)}))
-	mux.Handle("/api/register-link", a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeLink)}))
-	mux.Handle("/api/installations", a.handler(endpoint{http.MethodGet, "success", "Internal server error", a.installations}))
-	mux.Handle("/api/heartbeat", a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.heartbeat}))
-	mux.HandleFunc("/api/", NotFound)
+// The documented endpoints; routes.go puts them on their paths.
+
+// ValidateKey is POST /api/validate-key.
+func (a *API) ValidateKey() http.Handler {
+	return a.handler(endpoint{http.MethodPost, "valid", "Internal error", a.validateKey})
+}
+
+// RegisterHome is POST /api/register-home.
+func (a *API) RegisterHome() http.Handler {
+	return a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeHome)})
+}
+
+// RegisterLink is POST /api/register-link.
+func (a *API) RegisterLink() http.Handler {
+	return a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeLink)})
+}
+
+// Installations is GET /api/installations.
+func (a *API) Installations() http.Handler {
+	return a.handler(endpoint{http.MethodGet, "success", "Internal server error", a.installations})
+}
+
+// Heartbeat is POST /api/heartbeat.
+func (a *API) Heartbeat() http.Handler {
+	return a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.heartbeat})
 }
 
 type validKey struct {

@@ -1,0 +1,102 @@
+// Package requestlog gives every request an ID that follows it into every
+// log line, and writes one access log line per request. It never logs
+// headers: the Authorization header carries raw keys.
+package requestlog
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+)
+
+type idKey struct{}
+
+// validID is what an incoming X-Request-ID must look like to be kept
+// (a proxy's ID); anything else is replaced, so logs stay clean.
+var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// WithID gives the request an ID (the caller's X-Request-ID when it is
+// sane), returns it in the X-Request-ID response header and puts it in the
+// request's context for the logger.
+func WithID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validID.MatchString(id) {
+			b := make([]byte, 8)
+			rand.Read(b)
+			id = hex.EncodeToString(b)
+		}
+		w.Header().Set("X-Request-ID", id)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idKey{}, id)))
+	})
+}
+
+// ID returns the request ID in ctx, or "".
+func ID(ctx context.Context) string {
+	id, _ := ctx.Value(idKey{}).(string)
+	return id
+}
+
+// NewLogger returns a JSON logger whose records carry the requestId of the
+// context they are logged with.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(contextHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+type contextHandler struct{ slog.Handler }
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := ID(ctx); id != "" {
+		r.AddAttrs(slog.String("requestId", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name)}
+}
+
+// Access logs one line per request of route: method, path, status,
+// duration and client address. Successful requests of a quiet route (the
+// heartbeat, probes, metrics) are logged at debug level, so the busiest
+// routes do not flood the log.
+func Access(log *slog.Logger, route string, quiet bool, clientIP func(*http.Request) string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		level := slog.LevelInfo
+		if quiet && rec.status < 400 {
+			level = slog.LevelDebug
+		}
+		log.LogAttrs(r.Context(), level, "request",
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("client", clientIP(r)),
+		)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
