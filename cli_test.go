@@ -62,8 +62,22 @@ func cliRun(t *testing.T, getenv func(string) string, args ...string) cliResult 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	err := run(ctx, args, getenv, &stdout, &stderr)
+	err := run(ctx, args, withTestSecret(getenv), &stdout, &stderr)
 	return cliResult{err: err, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// testSecretKey seals gateway tokens in the command-line tests: PostgreSQL
+// refuses to serve without one (TestSecretKeyRequiredOnPostgres).
+var testSecretKey = randomHex(32)
+
+// withTestSecret adds SECRET_KEY to getenv unless the test sets its own.
+func withTestSecret(getenv func(string) string) func(string) string {
+	return func(name string) string {
+		if v := getenv(name); v != "" || name != "SECRET_KEY" {
+			return v
+		}
+		return testSecretKey
+	}
 }
 
 // cliMust runs the program and fails the test unless it succeeds.
@@ -138,7 +152,7 @@ func cliServe(t *testing.T, getenv func(string) string, args ...string) *cliServ
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &cliServer{Stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		s.done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, s.Stderr)
+		s.done <- run(ctx, append([]string{"serve"}, args...), withTestSecret(getenv), io.Discard, s.Stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -194,7 +208,7 @@ func cliServeFails(t *testing.T, getenv func(string) string, args ...string) cli
 	defer cancel()
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), getenv, io.Discard, stderr) }()
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), withTestSecret(getenv), io.Discard, stderr) }()
 	select {
 	case err := <-done:
 		if err == nil {

@@ -138,6 +138,8 @@ type app struct {
 	// AdminKey is a raw admin key created for the test.
 	AdminKey string
 	dbURL    string
+	// secretKey seals gateway tokens (given on PostgreSQL; a key file on SQLite).
+	secretKey string
 }
 
 // newApp starts a registry on dbURL. adjust, when given, changes the
@@ -157,6 +159,9 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	if strings.HasPrefix(dbURL, "postgres") && cfg.SecretKey == "" {
+		cfg.SecretKey = randomHex(32)
+	}
 	if err := cfg.check(); err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +175,9 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	clock := &testClock{now: time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)}
 	m := metrics.New()
 	r := newResolver(cfg, db, m, log)
+	if err := prepare(context.Background(), cfg, db, r, log); err != nil {
+		t.Fatal(err)
+	}
 	r.Now = clock.Now
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -177,7 +185,7 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	t.Cleanup(func() { stop(); <-done })
 	srv := httptest.NewServer(NewServer(cfg, db, r, m, log))
 	t.Cleanup(srv.Close)
-	a := &app{URL: srv.URL, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL}
+	a := &app{URL: srv.URL, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL, secretKey: cfg.SecretKey}
 	a.AdminKey = a.createKey(t, "admin", "admin", "network")
 	return a
 }

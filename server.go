@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/agentbot/registry/heartbeat"
 	"github.com/agentbot/registry/metrics"
 	"github.com/agentbot/registry/requestlog"
+	"github.com/agentbot/registry/secrets"
 )
 
 func main() {
@@ -98,6 +100,43 @@ func openDatabase(ctx context.Context, cfg config) (*database.Database, error) {
 // newResolver wires the resolvers to the database, with heartbeats and key
 // uses written in batches every --heartbeat-flush, and registers their
 // metrics on m. Call its Run.
+// openSecrets returns the box that seals gateway tokens: under --secret-key,
+// or, for the embedded SQLite default, under a key file kept beside the
+// database (created on first use, mode 0600). PostgreSQL needs the key
+// given: replicas must share it, and a database server is no place to
+// generate it.
+func openSecrets(cfg config, db *database.Database) (*secrets.Box, error) {
+	var key []byte
+	var err error
+	switch {
+	case cfg.SecretKey != "":
+		key, err = secrets.ParseKey(cfg.SecretKey)
+	case db.Path != "":
+		key, err = secrets.LoadOrCreateKeyFile(filepath.Join(filepath.Dir(db.Path), "secret.key"))
+	default:
+		return nil, errors.New("PostgreSQL needs --secret-key (or SECRET_KEY) to seal gateway tokens; make one with: openssl rand -hex 32")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--secret-key: %w", err)
+	}
+	return secrets.NewBox(key)
+}
+
+// prepare makes the database ready for the server: the schema up to date,
+// and every gateway token sealed.
+func prepare(ctx context.Context, cfg config, db *database.Database, r *graph.Resolver, log *slog.Logger) error {
+	box, err := openSecrets(cfg, db)
+	if err != nil {
+		return err
+	}
+	r.Secrets = box
+	n, err := r.SealPlaintextTokens(ctx)
+	if n > 0 {
+		log.Info("sealed plaintext gateway tokens", "count", n)
+	}
+	return err
+}
+
 func newResolver(cfg config, db *database.Database, m *metrics.Metrics, log *slog.Logger) *graph.Resolver {
 	batched := func(name string, write heartbeat.WriteFunc) *heartbeat.Coalescer {
 		return heartbeat.New(write, heartbeat.Options{
@@ -139,6 +178,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	m := metrics.New()
 	resolver := newResolver(cfg, db, m, log)
+	if err := prepare(ctx, cfg, db, resolver, log); err != nil {
+		return err
+	}
 	// The background work stops only after the last request is answered,
 	// so its final flush includes every acknowledged heartbeat.
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
@@ -193,6 +235,10 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintln(stderr, "schema is up to date")
+	log := requestlog.NewLogger(stderr, cfg.LogLevel)
+	if err := prepare(ctx, cfg, db, newResolver(cfg, db, metrics.New(), log), log); err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "schema is up to date; gateway tokens are sealed")
 	return nil
 }

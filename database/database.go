@@ -31,12 +31,14 @@ type Database struct {
 	Client  *ent.Client
 	DB      *sql.DB
 	Dialect string // dialect.SQLite or dialect.Postgres
+	// Path is the SQLite file; "" for PostgreSQL.
+	Path string
 }
 
 // Open connects to the database at rawURL. It does not change the schema;
 // call Migrate for that.
 func Open(rawURL string) (*Database, error) {
-	driver, dsn, entDialect, err := parseURL(rawURL)
+	driver, dsn, path, entDialect, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +57,7 @@ func Open(rawURL string) (*Database, error) {
 	}
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	client := ent.NewClient(ent.Driver(entsql.OpenDB(entDialect, db)))
-	return &Database{Client: client, DB: db, Dialect: entDialect}, nil
+	return &Database{Client: client, DB: db, Dialect: entDialect, Path: path}, nil
 }
 
 // Close closes the database.
@@ -97,24 +99,25 @@ func migrationLockID() int64 {
 	return int64(h.Sum64() >> 1)
 }
 
-// parseURL turns a database URL into a driver name, its DSN and ent's
-// dialect. The SQLite folder is created when missing.
-func parseURL(rawURL string) (driver, dsn, entDialect string, err error) {
+// parseURL turns a database URL into a driver name, its DSN, the SQLite
+// file's path and ent's dialect. The SQLite folder is created when missing.
+func parseURL(rawURL string) (driver, dsn, path, entDialect string, err error) {
 	switch {
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		return "pgx", rawURL, dialect.Postgres, nil
+		return "pgx", rawURL, "", dialect.Postgres, nil
 	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasPrefix(rawURL, "file:"):
 		_, rest, _ := strings.Cut(rawURL, ":")
-		path, query, _ := strings.Cut(rest, "?")
+		var query string
+		path, query, _ = strings.Cut(rest, "?")
 		if path == "" {
-			return "", "", "", fmt.Errorf("database URL %q names no file", rawURL)
+			return "", "", "", "", fmt.Errorf("database URL %q names no file", rawURL)
 		}
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", "", "", fmt.Errorf("creating the database folder: %w", err)
+			return "", "", "", "", fmt.Errorf("creating the database folder: %w", err)
 		}
 		params, err := url.ParseQuery(query)
 		if err != nil {
-			return "", "", "", fmt.Errorf("database URL %q: %w", rawURL, err)
+			return "", "", "", "", fmt.Errorf("database URL %q: %w", rawURL, err)
 		}
 		// WAL lets the command line and a running server share the file;
 		// the busy timeout makes a writer wait for another instead of
@@ -124,7 +127,7 @@ func parseURL(rawURL string) (driver, dsn, entDialect string, err error) {
 		params.Add("_pragma", "busy_timeout(10000)")
 		params.Add("_pragma", "synchronous(NORMAL)")
 		params.Set("_txlock", "immediate")
-		return "sqlite", "file:" + path + "?" + params.Encode(), dialect.SQLite, nil
+		return "sqlite", "file:" + path + "?" + params.Encode(), path, dialect.SQLite, nil
 	}
-	return "", "", "", fmt.Errorf("database URL %q: use postgres://…, sqlite:PATH or file:PATH", rawURL)
+	return "", "", "", "", fmt.Errorf("database URL %q: use postgres://…, sqlite:PATH or file:PATH", rawURL)
 }

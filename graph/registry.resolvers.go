@@ -33,7 +33,12 @@ func (r *installationResolver) GatewayToken(ctx context.Context, obj *ent.Instal
 	if !p.CanActFor(obj.UserID) || obj.GatewayToken == "" {
 		return nil, nil
 	}
-	return &obj.GatewayToken, nil
+	token, err := r.Secrets.Open(obj.GatewayToken, obj.UserID)
+	if err != nil {
+		r.Log.ErrorContext(ctx, "gateway token does not open: wrong --secret-key?", "userId", obj.UserID, "error", err)
+		return nil, errs.New(errs.Internal, "Internal server error")
+	}
+	return &token, nil
 }
 
 // RegisterInstallation is the resolver for the registerInstallation field.
@@ -74,7 +79,7 @@ func (r *mutationResolver) RegisterInstallation(ctx context.Context, input model
 		SetRegisteredAt(now).
 		SetLastSeen(now)
 	if token != "" {
-		create.SetGatewayToken(token)
+		create.SetGatewayToken(r.Secrets.Seal(token, input.UserID))
 	}
 	err = create.
 		OnConflictColumns(installation.FieldUserID).

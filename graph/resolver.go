@@ -16,6 +16,7 @@ import (
 	"github.com/agentbot/registry/errs"
 	"github.com/agentbot/registry/fleet"
 	"github.com/agentbot/registry/heartbeat"
+	"github.com/agentbot/registry/secrets"
 )
 
 // Resolver holds what the resolvers depend on. Now is injected so liveness
@@ -29,6 +30,8 @@ type Resolver struct {
 	// updates by key ID, until they are written in batches.
 	Heartbeats *heartbeat.Coalescer
 	KeyUses    *heartbeat.Coalescer
+	// Secrets seals gateway tokens at rest.
+	Secrets *secrets.Box
 	// OnKeyCheck, when set, hears the result of every key check ("valid",
 	// "invalid", "revoked", "expired", "error"), for metrics.
 	OnKeyCheck func(result string)
