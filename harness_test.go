@@ -240,6 +240,9 @@ func (a *app) do(t *testing.T, method, path, key, body string) response {
 
 func (a *app) send(t *testing.T, req *http.Request) response {
 	t.Helper()
+	// Requests to /api/* and their answers are validated against the
+	// OpenAPI document (openapi_test.go).
+	checkOpenAPI := oaPrepare(t, req)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +252,7 @@ func (a *app) send(t *testing.T, req *http.Request) response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOpenAPI(res, raw)
 	r := response{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, &r.JSON); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/felixge/httpsnoop"
 	"github.com/go-chi/httprate"
 
 	"github.com/agentbot/registry/auth"
@@ -39,10 +40,14 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 	limit := rateLimiter(cfg.RateLimit, cfg.clientIP)
 
 	mux := http.NewServeMux()
-	// handle registers one route; quiet routes log their successes at debug
-	// level only.
+	// handle registers one route, measured and logged under its name; quiet
+	// routes log their successes at debug level only.
 	handle := func(pattern, route string, quiet bool, h http.Handler) {
-		mux.Handle(pattern, m.Route(route, requestlog.Access(log, route, quiet, cfg.clientIP.IP, h)))
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			answer := httpsnoop.CaptureMetrics(h, w, r)
+			m.Request(route, r.Method, answer.Code, answer.Duration)
+			requestlog.Access(log, r, route, quiet, cfg.clientIP.IP(r), answer.Code, answer.Duration)
+		})
 	}
 
 	handle("/api/validate-key", "validate-key", false, limit(api.ValidateKey()))
@@ -50,6 +55,7 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 	handle("/api/register-link", "register-link", false, limit(api.RegisterLink()))
 	handle("/api/installations", "installations", false, limit(api.Installations()))
 	handle("/api/heartbeat", "heartbeat", true, limit(api.Heartbeat()))
+	handle("GET /openapi.json", "openapi", false, rest.OpenAPI())
 	handle("/graphql", "graphql", false, http.MaxBytesHandler(gql, rest.MaxBodyBytes))
 	if cfg.Playground {
 		handle("GET /playground", "playground", false, playground.Handler("Agentbot Registry", "/graphql"))
@@ -94,7 +100,7 @@ func rateLimiter(perMinute int, ips *clientip.Resolver) func(http.Handler) http.
 			RetryAfter: "Retry-After",
 		}),
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			rest.Fail(w, http.StatusTooManyRequests, "Too many requests: the limit is "+fmt.Sprint(perMinute)+" a minute")
+			rest.Fail(w, r, http.StatusTooManyRequests, "Too many requests: the limit is "+fmt.Sprint(perMinute)+" a minute")
 		}),
 	)
 	return func(next http.Handler) http.Handler {
@@ -120,7 +126,7 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				log.ErrorContext(r.Context(), "panic", "panic", fmt.Sprint(p), "path", r.URL.Path, "stack", string(debug.Stack()))
-				rest.Fail(w, http.StatusInternalServerError, "Internal server error")
+				rest.Fail(w, r, http.StatusInternalServerError, "Internal server error")
 			}
 		}()
 		next.ServeHTTP(w, r)

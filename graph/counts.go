@@ -3,34 +3,39 @@ package graph
 import (
 	"context"
 
+	entsql "entgo.io/ent/dialect/sql"
+
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/ent/installation"
 	"github.com/agentbot/registry/fleet"
 )
 
 // modeCounts counts the installations q selects by mode: all of them, and
-// the active ones. Two grouped counts, each served by the (mode, last_seen)
-// index.
+// the active ones, in one pass over the (mode, last_seen) index.
 func (r *Resolver) modeCounts(ctx context.Context, q *ent.InstallationQuery) (all, active map[fleet.Mode]int, err error) {
-	count := func(q *ent.InstallationQuery) (map[fleet.Mode]int, error) {
-		var groups []struct {
-			Mode  fleet.Mode `json:"mode"`
-			Count int        `json:"count"`
-		}
-		if err := q.GroupBy(installation.FieldMode).Aggregate(ent.Count()).Scan(ctx, &groups); err != nil {
-			return nil, r.storeError(ctx, err, "installation")
-		}
-		counts := map[fleet.Mode]int{}
-		for _, g := range groups {
-			counts[g.Mode] = g.Count
-		}
-		return counts, nil
+	var groups []struct {
+		Mode   fleet.Mode `json:"mode"`
+		Total  int        `json:"total"`
+		Active int        `json:"active"`
 	}
-	if all, err = count(q.Clone()); err != nil {
-		return nil, nil, err
+	err = q.Modify(func(s *entsql.Selector) {
+		s.Select(s.C(installation.FieldMode)).
+			AppendSelectExprAs(entsql.Raw("COUNT(*)"), "total").
+			AppendSelectExprAs(entsql.ExprFunc(func(b *entsql.Builder) {
+				b.WriteString("COUNT(CASE WHEN " + s.C(installation.FieldLastSeen) + " >= ").
+					Arg(r.activeSince()).
+					WriteString(" THEN 1 END)")
+			}), "active").
+			GroupBy(s.C(installation.FieldMode))
+	}).Scan(ctx, &groups)
+	if err != nil {
+		return nil, nil, r.storeError(ctx, err, "installation")
 	}
-	active, err = count(q.Where(r.hasStatus(fleet.StatusActive)))
-	return all, active, err
+	all, active = map[fleet.Mode]int{}, map[fleet.Mode]int{}
+	for _, g := range groups {
+		all[g.Mode], active[g.Mode] = g.Total, g.Active
+	}
+	return all, active, nil
 }
 
 // FleetCounts counts every installation by mode and status, for metrics.

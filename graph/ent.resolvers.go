@@ -14,6 +14,7 @@ import (
 	"github.com/agentbot/registry/ent/apikey"
 	"github.com/agentbot/registry/ent/installation"
 	"github.com/agentbot/registry/errs"
+	"github.com/agentbot/registry/fleet"
 	"github.com/agentbot/registry/graph/generated"
 )
 
@@ -60,6 +61,13 @@ func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[string
 	if first, last, err = pageSize(first, last); err != nil {
 		return nil, err
 	}
+	field := ""
+	if orderBy != nil {
+		field = orderBy.Field.String()
+	}
+	if err := checkCursors(fleet.APIKeyIDPrefix, field, after, before); err != nil {
+		return nil, err
+	}
 	q := r.Client.APIKey.Query()
 	if !p.IsAdmin() {
 		q.Where(apikey.UserID(p.UserID))
@@ -77,6 +85,13 @@ func (r *queryResolver) Installations(ctx context.Context, after *entgql.Cursor[
 		return nil, err
 	}
 	if first, last, err = pageSize(first, last); err != nil {
+		return nil, err
+	}
+	field := ""
+	if orderBy != nil {
+		field = orderBy.Field.String()
+	}
+	if err := checkCursors(fleet.InstallationIDPrefix, field, after, before); err != nil {
 		return nil, err
 	}
 	q := r.Client.Installation.Query()

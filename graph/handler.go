@@ -1,10 +1,15 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -70,7 +75,49 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		r.Log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errs.New(errs.Internal, "Internal server error")
 	})
-	return srv
+	return rejectMalformedBody(srv)
+}
+
+// rejectMalformedBody answers a POST whose JSON body is not a GraphQL
+// request ({"query": string, "variables": object, ...}) with a plain 400:
+// gqlgen's own answer echoes the body and the Go decoder's message.
+func rejectMalformedBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				writeRequestError(w, http.StatusRequestEntityTooLarge, "request body too large (limit 1 MiB)")
+			} else {
+				writeRequestError(w, http.StatusBadRequest, "could not read the request body")
+			}
+			return
+		}
+		var params struct {
+			Query         string         `json:"query"`
+			OperationName string         `json:"operationName"`
+			Variables     map[string]any `json:"variables"`
+			Extensions    map[string]any `json:"extensions"`
+		}
+		if json.Unmarshal(body, &params) != nil {
+			writeRequestError(w, http.StatusBadRequest, `the body must be a JSON object: {"query": string, "operationName": string, "variables": object}`)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeRequestError(w http.ResponseWriter, status int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{{
+		Message: message, Extensions: map[string]any{"code": "BAD_REQUEST"},
+	}}})
 }
 
 // observe reports each operation and its errors once it has answered.

@@ -1,6 +1,12 @@
 package graph
 
-import "github.com/agentbot/registry/errs"
+import (
+	"strings"
+	"time"
+
+	"github.com/agentbot/registry/ent"
+	"github.com/agentbot/registry/errs"
+)
 
 // Page sizes of the connections. Without first or last a connection returns
 // its first defaultPageSize items rather than the whole fleet; more than
@@ -34,4 +40,32 @@ func pageCost(first, last *int) int {
 		return max(*last, 1)
 	}
 	return defaultPageSize
+}
+
+// checkCursors refuses cursors this server cannot have made for a
+// connection whose IDs start with idPrefix, ordered by orderField ("" for
+// the default order by ID). A cursor is only base64 msgpack: a forged one
+// could carry any type or a huge ID, which would reach the database as a
+// comparison it cannot make.
+func checkCursors(idPrefix, orderField string, cursors ...*ent.Cursor) error {
+	for _, c := range cursors {
+		if c == nil {
+			continue
+		}
+		valid := strings.HasPrefix(c.ID, idPrefix) && checkText("cursor", c.ID, maxIDChars) == nil
+		switch orderField {
+		case "":
+			valid = valid && c.Value == nil
+		case "USER_ID":
+			s, ok := c.Value.(string)
+			valid = valid && ok && checkText("cursor", s, maxUserIDChars) == nil
+		default: // the time fields
+			_, ok := c.Value.(time.Time)
+			valid = valid && ok
+		}
+		if !valid {
+			return errs.New(errs.Invalid, "cursor is not one this server returned for this ordering")
+		}
+	}
+	return nil
 }

@@ -60,18 +60,10 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-// Route wraps the handler of one route, counting and timing its requests
-// under the route's name.
-func (m *Metrics) Route(route string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			m.requests.WithLabelValues(route, r.Method, strconv.Itoa(rec.status)).Inc()
-			m.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
-		}()
-		next.ServeHTTP(rec, r)
-	})
+// Request counts and times one answered HTTP request of route.
+func (m *Metrics) Request(route, method string, code int, elapsed time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route, method).Observe(elapsed.Seconds())
 }
 
 // GraphQLOperation counts one finished operation.
@@ -88,18 +80,3 @@ func (m *Metrics) GraphQLError(code string) { m.gqlErrors.WithLabelValues(code).
 
 // KeyCheck counts one API key check.
 func (m *Metrics) KeyCheck(result string) { m.keyChecks.WithLabelValues(result).Inc() }
-
-// statusRecorder remembers the status code a handler wrote.
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the real writer (flushes,
-// deadlines).
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

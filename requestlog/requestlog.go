@@ -65,38 +65,21 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 	return contextHandler{h.Handler.WithGroup(name)}
 }
 
-// Access logs one line per request of route: method, path, status,
+// Access logs the answer to one request of route: method, path, status,
 // duration and client address. Successful requests of a quiet route (the
 // heartbeat, probes, metrics) are logged at debug level, so the busiest
 // routes do not flood the log.
-func Access(log *slog.Logger, route string, quiet bool, clientIP func(*http.Request) string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		level := slog.LevelInfo
-		if quiet && rec.status < 400 {
-			level = slog.LevelDebug
-		}
-		log.LogAttrs(r.Context(), level, "request",
-			slog.String("method", r.Method),
-			slog.String("route", route),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
-			slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
-			slog.String("client", clientIP(r)),
-		)
-	})
+func Access(log *slog.Logger, r *http.Request, route string, quiet bool, client string, status int, elapsed time.Duration) {
+	level := slog.LevelInfo
+	if quiet && status < 400 {
+		level = slog.LevelDebug
+	}
+	log.LogAttrs(r.Context(), level, "request",
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", status),
+		slog.Float64("ms", float64(elapsed.Microseconds())/1000),
+		slog.String("client", client),
+	)
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -29,27 +29,27 @@ type API struct {
 
 // ValidateKey is POST /api/validate-key.
 func (a *API) ValidateKey() http.Handler {
-	return a.handler(endpoint{http.MethodPost, "valid", "Internal error", a.validateKey})
+	return a.handler(endpoint{http.MethodPost, a.validateKey})
 }
 
 // RegisterHome is POST /api/register-home.
 func (a *API) RegisterHome() http.Handler {
-	return a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeHome)})
+	return a.handler(endpoint{http.MethodPost, a.register(fleet.ModeHome)})
 }
 
 // RegisterLink is POST /api/register-link.
 func (a *API) RegisterLink() http.Handler {
-	return a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.register(fleet.ModeLink)})
+	return a.handler(endpoint{http.MethodPost, a.register(fleet.ModeLink)})
 }
 
 // Installations is GET /api/installations.
 func (a *API) Installations() http.Handler {
-	return a.handler(endpoint{http.MethodGet, "success", "Internal server error", a.installations})
+	return a.handler(endpoint{http.MethodGet, a.installations})
 }
 
 // Heartbeat is POST /api/heartbeat.
 func (a *API) Heartbeat() http.Handler {
-	return a.handler(endpoint{http.MethodPost, "success", "Internal server error", a.heartbeat})
+	return a.handler(endpoint{http.MethodPost, a.heartbeat})
 }
 
 type validKey struct {
@@ -83,17 +83,17 @@ func (a *API) register(endpointMode fleet.Mode) func(*http.Request) (any, error)
 		message = "OpenClaw instance linked"
 	}
 	return func(r *http.Request) (any, error) {
-		var body registration
-		if err := decodeBody(r, &body); err != nil {
+		body, err := decodeBody(r, "userId", "mode", "gatewayToken")
+		if err != nil {
 			return nil, err
 		}
-		input := model.RegisterInstallationInput{GatewayToken: body.GatewayToken}
-		if body.UserID != nil {
-			input.UserID = *body.UserID
+		input := model.RegisterInstallationInput{GatewayToken: body["gatewayToken"]}
+		if userID := body["userId"]; userID != nil {
+			input.UserID = *userID
 		}
 		mode := endpointMode
-		if endpointMode == fleet.ModeHome && body.Mode != nil {
-			mode = fleet.Mode(*body.Mode)
+		if bodyMode := body["mode"]; endpointMode == fleet.ModeHome && bodyMode != nil {
+			mode = fleet.Mode(*bodyMode)
 		}
 		input.Mode = &mode
 		if _, err := a.Resolver.Mutation().RegisterInstallation(r.Context(), input); err != nil {
@@ -212,13 +212,13 @@ type beat struct {
 // heartbeat is POST /api/heartbeat: the heartbeat mutation. No key is
 // needed, the body may be empty, and an unknown userId is acknowledged.
 func (a *API) heartbeat(r *http.Request) (any, error) {
-	var body heartbeat
-	if err := decodeBody(r, &body); err != nil {
+	body, err := decodeBody(r, "userId")
+	if err != nil {
 		return nil, err
 	}
 	userID := ""
-	if body.UserID != nil {
-		userID = *body.UserID
+	if id := body["userId"]; id != nil {
+		userID = *id
 	}
 	hb, err := a.Resolver.Mutation().Heartbeat(r.Context(), userID)
 	if err != nil {

@@ -43,12 +43,7 @@ func (e *httpError) Error() string { return e.message }
 // error that writeError turns into the documented error body.
 type endpoint struct {
 	method string
-	// okField is the boolean that opens every body: "success", except
-	// validate-key which answers with "valid".
-	okField string
-	// internalMessage is the text of a 500 on this endpoint.
-	internalMessage string
-	serve           func(r *http.Request) (any, error)
+	serve  func(r *http.Request) (any, error)
 }
 
 // handler adapts an endpoint to net/http: method check, then serve, then
@@ -57,7 +52,7 @@ func (a *API) handler(e endpoint) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != e.method {
 			w.Header().Set("Allow", e.method)
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody(e.okField, "Method not allowed"))
+			Fail(w, r, http.StatusMethodNotAllowed, "Method not allowed")
 			return
 		}
 		body, err := e.serve(r)
@@ -67,7 +62,7 @@ func (a *API) handler(e endpoint) http.Handler {
 			writeJSON(w, http.StatusOK, body)
 		}
 		if err != nil {
-			a.writeError(w, r, e, err)
+			a.writeError(w, r, err)
 		}
 	})
 }
@@ -108,16 +103,27 @@ func (a *API) writeStream(w http.ResponseWriter, r *http.Request, s stream) erro
 	return err
 }
 
-func (a *API) writeError(w http.ResponseWriter, r *http.Request, e endpoint, err error) {
+func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if he, ok := err.(*httpError); ok {
-		writeJSON(w, he.status, errorBody(e.okField, he.message))
+		Fail(w, r, he.status, he.message)
 		return
 	}
 	status := statusCodes[errs.CodeOf(err)]
 	if status >= 500 {
 		a.Log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
 	}
-	writeJSON(w, status, errorBody(e.okField, errs.MessageOf(err, e.internalMessage)))
+	Fail(w, r, status, errs.MessageOf(err, internalMessage(r)))
+}
+
+// ValidateKeyPath is the one endpoint whose bodies open with "valid" rather
+// than "success", and whose 500 says "Internal error", as documented.
+const ValidateKeyPath = "/api/validate-key"
+
+func internalMessage(r *http.Request) string {
+	if r.URL.Path == ValidateKeyPath {
+		return "Internal error"
+	}
+	return "Internal server error"
 }
 
 // failure is the documented error body: {"success":false,"error":"…"}, or
@@ -126,14 +132,6 @@ type failure struct {
 	Success *bool  `json:"success,omitempty"`
 	Valid   *bool  `json:"valid,omitempty"`
 	Error   string `json:"error"`
-}
-
-func errorBody(okField, message string) failure {
-	no := false
-	if okField == "valid" {
-		return failure{Valid: &no, Error: message}
-	}
-	return failure{Success: &no, Error: message}
 }
 
 // writeJSON writes v as compact JSON: install scripts grep the body for
@@ -156,11 +154,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // NotFound answers every path that is not a route with a JSON 404.
 func NotFound(w http.ResponseWriter, r *http.Request) {
-	Fail(w, errNotFound.status, errNotFound.message)
+	Fail(w, r, errNotFound.status, errNotFound.message)
 }
 
-// Fail writes the documented error body {"success":false,"error":message},
-// for the few answers given outside an endpoint (404, 429, a recovered panic).
-func Fail(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, errorBody("success", message))
+// Fail writes the documented error body for r: {"success":false,"error":…},
+// or {"valid":false,"error":…} on validate-key. Answers given outside an
+// endpoint (404, 429, a recovered panic) use it too.
+func Fail(w http.ResponseWriter, r *http.Request, status int, message string) {
+	no := false
+	body := failure{Success: &no, Error: message}
+	if r.URL.Path == ValidateKeyPath {
+		body = failure{Valid: &no, Error: message}
+	}
+	writeJSON(w, status, body)
 }
