@@ -373,7 +373,7 @@ func TestOpenAPIValidationCatchesMismatches(t *testing.T) {
 		{name: "heartbeat with a blank body", method: "POST", path: "/api/heartbeat", body: " \n", status: 200, answer: beatOK},
 		{name: "heartbeat with unknown fields", method: "POST", path: "/api/heartbeat", ct: jsonType, body: `{"status":"ok"}`, status: 200, answer: beatOK},
 		{name: "register-home as a form", method: "POST", path: "/api/register-home", auth: key, ct: form, body: `{"userId":"u","mode":"cloud"}`, status: 200, answer: homeOK},
-		{name: "register-home with an empty mode", method: "POST", path: "/api/register-home", auth: key, ct: jsonType, body: `{"userId":"u","mode":""}`, status: 200, answer: homeOK},
+		{name: "register-home with an empty mode refused", method: "POST", path: "/api/register-home", auth: key, ct: jsonType, body: `{"userId":"u","mode":""}`, status: 400, answer: errBody},
 		{name: "hostile body refused", method: "POST", path: "/api/register-home", auth: key, ct: jsonType, body: `{"userId":42}`, status: 400, answer: errBody},
 		{name: "not JSON refused", method: "POST", path: "/api/heartbeat", ct: form, body: `userId=u`, status: 400, answer: errBody},
 		{name: "no key refused", method: "POST", path: "/api/register-home", ct: jsonType, body: `{"userId":"u"}`, status: 401, answer: `{"success":false,"error":"Unauthorized: missing bearer token"}`},

@@ -65,7 +65,7 @@ func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[string
 	if orderBy != nil {
 		field = orderBy.Field.String()
 	}
-	if err := checkCursors(fleet.APIKeyIDPrefix, field, after, before); err != nil {
+	if err := firstError(checkCursors(fleet.APIKeyIDPrefix, field, after, before), checkFilter(where)); err != nil {
 		return nil, err
 	}
 	q := r.Client.APIKey.Query()
@@ -91,7 +91,7 @@ func (r *queryResolver) Installations(ctx context.Context, after *entgql.Cursor[
 	if orderBy != nil {
 		field = orderBy.Field.String()
 	}
-	if err := checkCursors(fleet.InstallationIDPrefix, field, after, before); err != nil {
+	if err := firstError(checkCursors(fleet.InstallationIDPrefix, field, after, before), checkFilter(where)); err != nil {
 		return nil, err
 	}
 	q := r.Client.Installation.Query()

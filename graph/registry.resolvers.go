@@ -53,7 +53,7 @@ func (r *mutationResolver) RegisterInstallation(ctx context.Context, input model
 		return nil, err
 	}
 	mode := fleet.ModeHome
-	if input.Mode != nil && *input.Mode != "" {
+	if input.Mode != nil {
 		mode = *input.Mode
 	}
 	token := ""

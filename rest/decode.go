@@ -27,7 +27,7 @@ func decodeBody(r *http.Request, names ...string) (map[string]*string, error) {
 		return nil, errTooLarge
 	}
 	fields := make(map[string]*string, len(names))
-	if len(bytes.TrimSpace(body)) == 0 {
+	if len(bytes.Trim(body, " \t\r\n")) == 0 { // JSON's whitespace, not Unicode's
 		return fields, nil
 	}
 	if !utf8.Valid(body) {
