@@ -208,7 +208,9 @@ func cliServeFails(t *testing.T, getenv func(string) string, args ...string) cli
 	defer cancel()
 	stderr := &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), withTestSecret(getenv), io.Discard, stderr) }()
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), withTestSecret(getenv), io.Discard, stderr)
+	}()
 	select {
 	case err := <-done:
 		if err == nil {
