@@ -72,7 +72,7 @@ func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[string
 	if !p.IsAdmin() {
 		q.Where(apikey.UserID(p.UserID))
 	}
-	conn, err := q.Paginate(ctx, after, first, before, last,
+	conn, err := q.Paginate(withoutPageInfoCount(ctx), after, first, before, last,
 		ent.WithAPIKeyOrder(orderBy), ent.WithAPIKeyFilter(where.Filter))
 	return conn, r.storeError(ctx, err, "API key")
 }
@@ -98,7 +98,7 @@ func (r *queryResolver) Installations(ctx context.Context, after *entgql.Cursor[
 	if !p.IsAdmin() {
 		q.Where(installation.UserID(p.UserID))
 	}
-	conn, err := q.Paginate(ctx, after, first, before, last,
+	conn, err := q.Paginate(withoutPageInfoCount(ctx), after, first, before, last,
 		ent.WithInstallationOrder(orderBy), ent.WithInstallationFilter(where.Filter))
 	return conn, r.storeError(ctx, err, "installation")
 }

@@ -1,8 +1,12 @@
 package graph
 
 import (
+	"context"
 	"strings"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/errs"
@@ -68,4 +72,32 @@ func checkCursors(idPrefix, orderField string, cursors ...*ent.Cursor) error {
 		}
 	}
 	return nil
+}
+
+// withoutPageInfoCount keeps the generated Paginate from counting every
+// matching row when a query selects pageInfo but not totalCount. The
+// generated code counts for either, yet pageInfo comes from the page itself
+// (it reads one row more than asked). On a million rows that count is most
+// of the query's time. The selection seen by Paginate just leaves pageInfo
+// out; gqlgen still resolves pageInfo from the connection as usual.
+func withoutPageInfoCount(ctx context.Context) context.Context {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return ctx
+	}
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == "totalCount" {
+			return ctx
+		}
+	}
+	kept := make(ast.SelectionSet, 0, len(fc.Field.Selections))
+	for _, sel := range fc.Field.Selections {
+		if f, ok := sel.(*ast.Field); ok && f.Name == "pageInfo" {
+			continue
+		}
+		kept = append(kept, sel)
+	}
+	trimmed := *fc
+	trimmed.Field.Selections = kept
+	return graphql.WithFieldContext(ctx, &trimmed)
 }
