@@ -148,8 +148,16 @@ func newResolver(cfg config, db *database.Database, m *metrics.Metrics, log *slo
 			Log:        log,
 		})
 	}
-	r := graph.New(db.Client,
-		batched("heartbeats", db.TouchInstallations),
+	var r *graph.Resolver
+	touchInstallations := func(ctx context.Context, batch []heartbeat.Seen) error {
+		err := db.TouchInstallations(ctx, batch)
+		if err == nil {
+			r.ForgetFleetCounts() // written heartbeats may turn installations active
+		}
+		return err
+	}
+	r = graph.New(db.Client,
+		batched("heartbeats", touchInstallations),
 		batched("key uses", db.TouchAPIKeys),
 		cfg.InactiveAfter, log)
 	r.OnKeyCheck = m.KeyCheck

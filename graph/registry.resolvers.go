@@ -94,6 +94,7 @@ func (r *mutationResolver) RegisterInstallation(ctx context.Context, input model
 	if err != nil {
 		return nil, r.storeError(ctx, err, "installation")
 	}
+	r.ForgetFleetCounts()
 	// Read the row back rather than trusting the builder's ID: on conflict
 	// the row keeps the ID it was first registered with.
 	inst, err := r.Client.Installation.Query().Where(installation.UserID(input.UserID)).Only(ctx)
@@ -134,6 +135,7 @@ func (r *mutationResolver) DeregisterInstallation(ctx context.Context, userID st
 		return false, auth.Forbidden("a user key can only deregister its own userId")
 	}
 	n, err := r.Client.Installation.Delete().Where(installation.UserID(userID)).Exec(ctx)
+	r.ForgetFleetCounts()
 	return n > 0, r.storeError(ctx, err, "installation")
 }
 
@@ -268,7 +270,8 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 }
 
 // FleetSummary is the resolver for the fleetSummary field: installation
-// counts in the caller's scope.
+// counts in the caller's scope. The whole fleet's counts (an admin's) are
+// reused while they are current (see fleetCountsTTL).
 //
 // Errors: Unauthenticated, Internal.
 func (r *queryResolver) FleetSummary(ctx context.Context) (*model.FleetSummary, error) {
@@ -276,17 +279,18 @@ func (r *queryResolver) FleetSummary(ctx context.Context) (*model.FleetSummary, 
 	if err != nil {
 		return nil, err
 	}
-	q := r.Client.Installation.Query()
-	if !p.IsAdmin() {
-		q.Where(installation.UserID(p.UserID))
+	var c counts
+	if p.IsAdmin() {
+		c, err = r.fleetModeCounts(ctx)
+	} else {
+		c, err = r.modeCounts(ctx, r.Client.Installation.Query().Where(installation.UserID(p.UserID)))
 	}
-	all, active, err := r.modeCounts(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	s := &model.FleetSummary{Home: all[fleet.ModeHome], Link: all[fleet.ModeLink], Cloud: all[fleet.ModeCloud]}
+	s := &model.FleetSummary{Home: c.all[fleet.ModeHome], Link: c.all[fleet.ModeLink], Cloud: c.all[fleet.ModeCloud]}
 	s.Total = s.Home + s.Link + s.Cloud
-	for _, n := range active {
+	for _, n := range c.active {
 		s.Active += n
 	}
 	s.Inactive = s.Total - s.Active

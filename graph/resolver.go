@@ -36,7 +36,8 @@ type Resolver struct {
 	// "invalid", "revoked", "expired", "error"), for metrics.
 	OnKeyCheck func(result string)
 
-	keys *keyCache
+	keys  *keyCache
+	fleet *fleetCounts
 }
 
 // New returns a Resolver on the real clock.
@@ -49,6 +50,7 @@ func New(client *ent.Client, heartbeats, keyUses *heartbeat.Coalescer, inactiveA
 		Heartbeats:    heartbeats,
 		KeyUses:       keyUses,
 		keys:          newKeyCache(),
+		fleet:         &fleetCounts{},
 	}
 }
 
@@ -84,6 +86,7 @@ func (r *Resolver) Run(ctx context.Context) {
 // elsewhere, now rather than at the next tick. Tests use it to read back
 // what they have just sent.
 func (r *Resolver) Settle(ctx context.Context) error {
+	defer r.ForgetFleetCounts()
 	return errors.Join(r.Heartbeats.Flush(ctx), r.KeyUses.Flush(ctx), r.refreshKeyCache(ctx))
 }
 
