@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,6 +147,49 @@ func TestRevocationReachesOtherReplicas(t *testing.T) {
 		b.settle(t)
 		if res := b.do(t, http.MethodPost, "/api/validate-key", key, ""); res.Status != http.StatusUnauthorized {
 			t.Errorf("other replica still accepts the key after its marker check: %d %s", res.Status, res.Raw)
+		}
+	})
+}
+
+// Concurrent registrations are written in groups: every one is answered
+// only once written, repeats of one userId keep their order, and a burst
+// costs fewer statements than registrations.
+func TestRegistrationsAreGroupCommitted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		statements := countQueries(a)
+		const users, repeats = 40, 3
+		var wg sync.WaitGroup
+		for i := range users {
+			wg.Go(func() {
+				for j := range repeats {
+					body := fmt.Sprintf(`{"userId":"burst-%02d","mode":"%s","gatewayToken":"tok-%d"}`, i, []string{"home", "link", "cloud"}[j], j)
+					if res := a.do(t, http.MethodPost, "/api/register-home", a.AdminKey, body); res.Status != http.StatusOK {
+						t.Errorf("%s: %d %s", body, res.Status, res.Raw)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		var writes int
+		for _, s := range statements() {
+			if strings.Contains(s, "INSERT") {
+				writes++
+			}
+		}
+		if writes >= users*repeats {
+			t.Errorf("%d INSERT statements for %d registrations: no grouping", writes, users*repeats)
+		}
+		t.Logf("%d registrations written by %d statements", users*repeats, writes)
+		data := a.mustGraphql(t, a.AdminKey, `{ installations(first: 100, where: {userIdHasPrefix: "burst-"}) { totalCount edges { node { userId mode gatewayToken } } } }`, nil)
+		conn := data["installations"].(map[string]any)
+		if conn["totalCount"] != float64(users) {
+			t.Fatalf("totalCount %v, want %d", conn["totalCount"], users)
+		}
+		for _, e := range conn["edges"].([]any) {
+			n := e.(map[string]any)["node"].(map[string]any)
+			if n["mode"] != "CLOUD" || n["gatewayToken"] != "tok-2" {
+				t.Errorf("%v: want each user's last registration (CLOUD, tok-2)", n)
+			}
 		}
 	})
 }

@@ -40,8 +40,9 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 	limit := rateLimiter(cfg.RateLimit, cfg.clientIP)
 
 	mux := http.NewServeMux()
-	// handle registers one route, measured and logged under its name; quiet
-	// routes log their successes at debug level only.
+	// handle registers one route, measured and logged under its name. Quiet
+	// routes (the ones agents and probes call constantly) log their
+	// successes at debug level only; writes and GraphQL always at info.
 	handle := func(pattern, route string, quiet bool, h http.Handler) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			answer := httpsnoop.CaptureMetrics(h, w, r)
@@ -50,10 +51,10 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 		})
 	}
 
-	handle("/api/validate-key", "validate-key", false, limit(api.ValidateKey()))
+	handle("/api/validate-key", "validate-key", true, limit(api.ValidateKey()))
 	handle("/api/register-home", "register-home", false, limit(api.RegisterHome()))
 	handle("/api/register-link", "register-link", false, limit(api.RegisterLink()))
-	handle("/api/installations", "installations", false, limit(api.Installations()))
+	handle("/api/installations", "installations", true, limit(api.Installations()))
 	handle("/api/heartbeat", "heartbeat", true, limit(api.Heartbeat()))
 	handle("GET /openapi.json", "openapi", false, rest.OpenAPI())
 	handle("/graphql", "graphql", false, http.MaxBytesHandler(gql, rest.MaxBodyBytes))

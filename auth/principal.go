@@ -64,14 +64,13 @@ type identity struct {
 func Middleware(authenticate Authenticator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx := r.Context()
 			raw := BearerToken(r.Header.Get("Authorization"))
-			id := &identity{resolve: func() (*Principal, error) {
-				if raw == "" {
-					return nil, ErrMissingKey
-				}
-				return authenticate(ctx, Hash(raw))
-			}}
+			if raw == "" {
+				next.ServeHTTP(w, r) // Require answers ErrMissingKey
+				return
+			}
+			ctx := r.Context()
+			id := &identity{resolve: func() (*Principal, error) { return authenticate(ctx, Hash(raw)) }}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, contextKey{}, id)))
 		})
 	}

@@ -72,33 +72,11 @@ func (r *mutationResolver) RegisterInstallation(ctx context.Context, input model
 		return nil, auth.Forbidden("a user key can only register its own userId")
 	}
 
-	now := r.now()
-	create := r.Client.Installation.Create().
-		SetUserID(input.UserID).
-		SetMode(mode).
-		SetRegisteredAt(now).
-		SetLastSeen(now)
+	reg := &registration{userID: input.UserID, mode: mode}
 	if token != "" {
-		create.SetGatewayToken(r.Secrets.Seal(token, input.UserID))
+		reg.token = r.Secrets.Seal(token, input.UserID)
 	}
-	err = create.
-		OnConflictColumns(installation.FieldUserID).
-		Update(func(u *ent.InstallationUpsert) {
-			u.UpdateMode()
-			u.UpdateLastSeen()
-			if token != "" {
-				u.UpdateGatewayToken()
-			}
-		}).
-		Exec(ctx)
-	if err != nil {
-		return nil, r.storeError(ctx, err, "installation")
-	}
-	r.ForgetFleetCounts()
-	// Read the row back rather than trusting the builder's ID: on conflict
-	// the row keeps the ID it was first registered with.
-	inst, err := r.Client.Installation.Query().Where(installation.UserID(input.UserID)).Only(ctx)
-	return inst, r.storeError(ctx, err, "installation")
+	return r.register(ctx, reg)
 }
 
 // Heartbeat is the resolver for the heartbeat field. Like the documented

@@ -36,8 +36,9 @@ type Resolver struct {
 	// "invalid", "revoked", "expired", "error"), for metrics.
 	OnKeyCheck func(result string)
 
-	keys  *keyCache
-	fleet *fleetCounts
+	keys          *keyCache
+	fleet         *fleetCounts
+	registrations *registrations
 }
 
 // New returns a Resolver on the real clock.
@@ -51,6 +52,7 @@ func New(client *ent.Client, heartbeats, keyUses *heartbeat.Coalescer, inactiveA
 		KeyUses:       keyUses,
 		keys:          newKeyCache(),
 		fleet:         &fleetCounts{},
+		registrations: &registrations{},
 	}
 }
 
