@@ -93,13 +93,3 @@ func Require(ctx context.Context) (*Principal, error) {
 	id.once.Do(func() { id.principal, id.err = id.resolve() })
 	return id.principal, id.err
 }
-
-// Optional returns the caller's principal when a key was presented, nil when
-// none was, and an error when a presented key is not valid.
-func Optional(ctx context.Context) (*Principal, error) {
-	p, err := Require(ctx)
-	if err == ErrMissingKey {
-		return nil, nil
-	}
-	return p, err
-}
