@@ -73,9 +73,10 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // parseStoredTime reads a timestamp an aggregate returned: PostgreSQL
-// gives RFC 3339, SQLite the text its driver stored.
+// gives RFC 3339, SQLite the text its driver stored (Go's time.String
+// layout, as modernc.org/sqlite writes it).
 func parseStoredTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999-07:00"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999 -0700 MST", "2006-01-02 15:04:05.999999999-07:00"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}

@@ -134,7 +134,8 @@ func (r *Resolver) storeError(ctx context.Context, err error, what string) error
 		return errs.New(errs.NotFound, "%s not found", what)
 	case ent.IsConstraintError(err):
 		return errs.New(errs.Conflict, "%s already exists", what)
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		// The client went away (or its deadline passed): not a database fault.
 		return errs.New(errs.Unavailable, "Request canceled")
 	}
 	r.Log.ErrorContext(ctx, "database error", "error", err)

@@ -175,7 +175,10 @@ func (c *Coalescer) writeWithRetry(ctx context.Context, batch []Seen) error {
 			c.written.Add(int64(len(batch)))
 			return nil
 		}
-		if attempt >= 5 || !c.opts.Retryable(err) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return err // stopping: the rows go back and the final flush writes them
+		}
+		if attempt >= 5 || !c.opts.Retryable(err) {
 			c.opts.Log.Error("writing batch", "coalescer", c.opts.Name, "rows", len(batch), "attempts", attempt, "error", err)
 			return err
 		}
