@@ -29,6 +29,9 @@ type config struct {
 	Playground     bool
 	LogLevel       slog.Level
 	SecretKey      string
+	// ReadHeaderTimeout cuts off clients that are slow to send their
+	// headers (slowloris); tests shorten it.
+	ReadHeaderTimeout time.Duration
 
 	// clientIP is TrustedProxies, parsed by check.
 	clientIP *clientip.Resolver
@@ -66,6 +69,7 @@ func newFlagSet(name string, stderr io.Writer, getenv func(string) string, cfg *
 	fs.StringVar(&cfg.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR ranges of proxies whose X-Forwarded-For is believed (env TRUSTED_PROXIES)")
 	fs.BoolVar(&cfg.Introspection, "graphql-introspection", true, "answer GraphQL schema queries; turn off in production if wanted (env GRAPHQL_INTROSPECTION)")
 	fs.BoolVar(&cfg.Playground, "playground", true, "serve the GraphQL playground at /playground (env PLAYGROUND)")
+	cfg.ReadHeaderTimeout = 10 * time.Second
 	fs.StringVar(&cfg.SecretKey, "secret-key", "", "AES-256 key sealing gateway tokens at rest: 64 hex digits or base64; required with PostgreSQL, kept in secret.key beside a SQLite database when not given (env SECRET_KEY)")
 	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (env LOG_LEVEL)")
 

@@ -131,6 +131,7 @@ func (b *syncBuffer) String() string {
 // app is one running registry: a real HTTP server over a fresh database.
 type app struct {
 	URL      string
+	Handler  http.Handler
 	DB       *database.Database
 	Resolver *graph.Resolver
 	Clock    *testClock
@@ -183,9 +184,10 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	t.Cleanup(func() { stop(); <-done })
-	srv := httptest.NewServer(NewServer(cfg, db, r, m, log))
+	handler := NewServer(cfg, db, r, m, log)
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
-	a := &app{URL: srv.URL, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL, secretKey: cfg.SecretKey}
+	a := &app{URL: srv.URL, Handler: handler, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL, secretKey: cfg.SecretKey}
 	a.AdminKey = a.createKey(t, "admin", "admin", "network")
 	return a
 }

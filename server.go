@@ -196,16 +196,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	go func() { resolver.Run(background); close(backgroundDone) }()
 	defer func() { stopBackground(); <-backgroundDone }()
 
-	srv := &http.Server{
-		Addr:              cfg.Addr,
-		Handler:           NewServer(cfg, db, resolver, m, log),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	srv := newHTTPServer(cfg, NewServer(cfg, db, resolver, m, log))
+	srv.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
@@ -227,6 +219,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer bounds what one client can hold: a slow client that has not
+// sent its headers within cfg.ReadHeaderTimeout is cut off, headers are at
+// most 64 KiB (larger ones get 431), and idle connections are closed.
+func newHTTPServer(cfg config, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
