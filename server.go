@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -25,6 +26,12 @@ import (
 )
 
 func main() {
+	// A soft memory limit makes the garbage collector work harder before the
+	// process grows, so bursts of GraphQL or listings do not balloon RSS;
+	// GOMEMLIMIT (the Go runtime's own setting) overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -37,6 +44,9 @@ func main() {
 		os.Exit(2)
 	}
 }
+
+// defaultMemoryLimit is the soft heap limit when GOMEMLIMIT is not set.
+const defaultMemoryLimit = 40 << 20
 
 // errUsage is returned after a usage message has been printed; errHelp
 // after help was asked for and printed.
