@@ -30,7 +30,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -49,8 +48,6 @@ import (
 	"github.com/agentbot/registry/auth"
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/ent/installation"
-	"github.com/agentbot/registry/metrics"
-	"github.com/agentbot/registry/requestlog"
 )
 
 // fuzzUser is the userId of the user key each target holds besides the
@@ -67,58 +64,12 @@ type fuzzEnv struct {
 	logMark int
 }
 
-// newFuzzApp is newApp for a *testing.F. newApp takes a *testing.T, which a
-// fuzz target only has inside f.Fuzz, one per input, and that T's cleanups
-// would stop the server after the first input. So this builds the same
-// registry (the configuration newApp uses, SQLite in the target's TempDir)
-// with the F's own Helper/Fatal/Cleanup: one server per target and process.
-// Keep it in step with newApp.
+// newFuzzApp is one registry for all the inputs of a fuzz target, on
+// SQLite in the target's TempDir. It logs warnings and errors only: a fuzz
+// run makes millions of requests, and access logs would pile up in memory.
 func newFuzzApp(tb testing.TB) *app {
 	tb.Helper()
-	dbURL := "sqlite:" + filepath.Join(tb.TempDir(), "registry.db")
-	cfg := config{
-		DatabaseURL:    dbURL,
-		InactiveAfter:  5 * time.Minute,
-		DashboardURL:   "https://agentbot.raveculture.xyz/dashboard",
-		Introspection:  true,
-		Playground:     true,
-		RateLimit:      0,
-		HeartbeatFlush: time.Hour,
-	}
-	if err := cfg.check(); err != nil {
-		tb.Fatal(err)
-	}
-	db, err := openDatabase(context.Background(), cfg)
-	if err != nil {
-		tb.Fatalf("opening %s: %v", dbURL, err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	// Warnings and errors only: a fuzz run makes millions of requests, and
-	// access logs would pile up in memory.
-	logs := &syncBuffer{}
-	log := requestlog.NewLogger(logs, slog.LevelWarn)
-	clock := &testClock{now: time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)}
-	m := metrics.New()
-	r := newResolver(cfg, db, m, log)
-	if err := prepare(context.Background(), cfg, db, r, log); err != nil {
-		tb.Fatal(err)
-	}
-	r.Now = clock.Now
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	tb.Cleanup(func() { stop(); <-done })
-	srv := httptest.NewServer(NewServer(cfg, db, r, m, log))
-	tb.Cleanup(srv.Close)
-	a := &app{URL: srv.URL, DB: db, Resolver: r, Clock: clock, Logs: logs, dbURL: dbURL, secretKey: cfg.SecretKey}
-
-	var stdout, stderr bytes.Buffer
-	args := []string{"keys", "create", "--database-url", dbURL, "--user", "admin", "--role", "admin", "--plan", "network"}
-	if err := run(context.Background(), args, noEnv, &stdout, &stderr); err != nil {
-		tb.Fatalf("keys create: %v\n%s", err, stderr.String())
-	}
-	a.AdminKey = strings.TrimSpace(stdout.String())
-	return a
+	return startApp(tb, "sqlite:"+filepath.Join(tb.TempDir(), "registry.db"), slog.LevelWarn, nil)
 }
 
 // newFuzzEnv starts the target's registry with a user key, a revoked key

@@ -147,6 +147,13 @@ type app struct {
 // configuration before the server starts.
 func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	t.Helper()
+	return startApp(t, dbURL, slog.LevelDebug, adjust)
+}
+
+// startApp is newApp for any testing.TB (a fuzz target's *testing.F keeps
+// one server for all its inputs), logging at logLevel and above.
+func startApp(t testing.TB, dbURL string, logLevel slog.Level, adjust func(*config)) *app {
+	t.Helper()
 	cfg := config{
 		DatabaseURL:   dbURL,
 		InactiveAfter: 5 * time.Minute,
@@ -172,7 +179,7 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 	}
 	t.Cleanup(func() { db.Close() })
 	logs := &syncBuffer{}
-	log := requestlog.NewLogger(logs, slog.LevelDebug)
+	log := requestlog.NewLogger(logs, logLevel)
 	clock := &testClock{now: time.Date(2026, 3, 21, 12, 0, 0, 0, time.UTC)}
 	m := metrics.New()
 	r := newResolver(cfg, db, m, log)
@@ -194,7 +201,7 @@ func newApp(t *testing.T, dbURL string, adjust func(*config)) *app {
 
 // createKey makes a key through the command line, as an operator would,
 // and returns the raw key it printed.
-func (a *app) createKey(t *testing.T, user, role, plan string, extra ...string) string {
+func (a *app) createKey(t testing.TB, user, role, plan string, extra ...string) string {
 	t.Helper()
 	args := append([]string{"keys", "create", "--database-url", a.dbURL, "--user", user, "--role", role, "--plan", plan}, extra...)
 	var stdout, stderr bytes.Buffer
