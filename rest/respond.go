@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/agentbot/registry/errs"
 )
@@ -86,12 +87,19 @@ func (l *lazyHeader) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// streamBuffers reuses the 32 KiB write buffers of streamed answers: most
+// listings are a user's one installation, and a fresh buffer each was most
+// of what such a request allocated.
+var streamBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 32<<10) }}
+
 // writeStream runs s. An error before the first byte is returned, for
 // writeError; after it, the status is already sent, so the connection is
 // cut rather than letting the client take a truncated body for a whole one.
 func (a *API) writeStream(w http.ResponseWriter, r *http.Request, s stream) error {
 	out := &lazyHeader{w: w}
-	buf := bufio.NewWriterSize(out, 32<<10)
+	buf := streamBuffers.Get().(*bufio.Writer)
+	buf.Reset(out)
+	defer func() { buf.Reset(nil); streamBuffers.Put(buf) }()
 	err := s(buf)
 	if err == nil {
 		err = buf.Flush()
