@@ -193,3 +193,39 @@ func TestRegistrationsAreGroupCommitted(t *testing.T) {
 		}
 	})
 }
+
+// The whole fleet's counts are reused for up to a second, and stay exact
+// meanwhile: installations crossing the inactivity threshold inside that
+// second are subtracted as they cross, without a recount.
+func TestFleetSummaryExactWhileReused(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		for i := range 3 {
+			a.register(t, a.AdminKey, fmt.Sprintf("edge-%d", i), "home")
+			a.Clock.Advance(200 * time.Millisecond)
+		}
+		// The three registrations happened at t0, t0+200ms and t0+400ms;
+		// now is t0+600ms. Move to 100 ms before the first one turns inactive.
+		a.Clock.Advance(5*time.Minute - 700*time.Millisecond)
+		statements := countQueries(a)
+		summary := func() float64 {
+			data := a.mustGraphql(t, a.AdminKey, `{ fleetSummary { active } }`, nil)
+			return data["fleetSummary"].(map[string]any)["active"].(float64)
+		}
+		if got := summary(); got != 3 {
+			t.Fatalf("active %v, want 3", got)
+		}
+		counted := len(statements())
+		for _, step := range []struct {
+			advance time.Duration
+			active  float64
+		}{{100 * time.Millisecond, 3}, {time.Millisecond, 2}, {200 * time.Millisecond, 1}, {200 * time.Millisecond, 0}} {
+			a.Clock.Advance(step.advance)
+			if got := summary(); got != step.active {
+				t.Errorf("after +%v: active %v, want %v", step.advance, got, step.active)
+			}
+		}
+		if again := len(statements()); again != 0 {
+			t.Errorf("%d statements while the counts were reusable (the first count took %d)", again, counted)
+		}
+	})
+}

@@ -2,8 +2,7 @@ package graph
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -17,104 +16,110 @@ import (
 // counts are installation counts by mode.
 type counts struct {
 	all, active map[fleet.Mode]int
-	// stableUntil is when the first active installation would turn inactive
-	// by time alone: until then only writes can change these counts.
-	stableUntil time.Time
 }
 
 // modeCounts counts the installations q selects by mode: all of them, and
 // the active ones, in one pass over the (mode, last_seen) index.
-func (r *Resolver) modeCounts(ctx context.Context, q *ent.InstallationQuery) (counts, error) {
+func (r *Resolver) modeCounts(ctx context.Context, q *ent.InstallationQuery, since time.Time) (counts, error) {
 	var groups []struct {
-		Mode         fleet.Mode     `json:"mode"`
-		Total        int            `json:"total"`
-		Active       int            `json:"active"`
-		OldestActive sql.NullString `json:"oldest_active"`
-	}
-	since := r.activeSince()
-	whenActive := func(s *entsql.Selector, aggregate, value string) entsql.Querier {
-		return entsql.ExprFunc(func(b *entsql.Builder) {
-			b.WriteString(aggregate + "(CASE WHEN " + s.C(installation.FieldLastSeen) + " >= ").
-				Arg(since).
-				WriteString(" THEN " + value + " END)")
-		})
+		Mode   fleet.Mode `json:"mode"`
+		Total  int        `json:"total"`
+		Active int        `json:"active"`
 	}
 	err := q.Modify(func(s *entsql.Selector) {
 		s.Select(s.C(installation.FieldMode)).
 			AppendSelectExprAs(entsql.Raw("COUNT(*)"), "total").
-			AppendSelectExprAs(whenActive(s, "COUNT", "1"), "active").
-			AppendSelectExprAs(whenActive(s, "MIN", s.C(installation.FieldLastSeen)), "oldest_active").
+			AppendSelectExprAs(entsql.ExprFunc(func(b *entsql.Builder) {
+				b.WriteString("COUNT(CASE WHEN " + s.C(installation.FieldLastSeen) + " >= ").
+					Arg(since).
+					WriteString(" THEN 1 END)")
+			}), "active").
 			GroupBy(s.C(installation.FieldMode))
 	}).Scan(ctx, &groups)
 	if err != nil {
 		return counts{}, r.storeError(ctx, err, "installation")
 	}
-	c := counts{all: map[fleet.Mode]int{}, active: map[fleet.Mode]int{}, stableUntil: farFuture}
+	c := counts{all: map[fleet.Mode]int{}, active: map[fleet.Mode]int{}}
 	for _, g := range groups {
 		c.all[g.Mode], c.active[g.Mode] = g.Total, g.Active
-		if g.OldestActive.Valid {
-			oldest, err := parseStoredTime(g.OldestActive.String)
-			if err != nil {
-				oldest = since // cannot tell: stable no longer than now
-			}
-			c.stableUntil = minTime(c.stableUntil, oldest.Add(r.InactiveAfter))
-		}
 	}
 	return c, nil
-}
-
-var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-// parseStoredTime reads a timestamp an aggregate returned: PostgreSQL
-// gives RFC 3339, SQLite the text its driver stored (Go's time.String
-// layout, as modernc.org/sqlite writes it).
-func parseStoredTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999999 -0700 MST", "2006-01-02 15:04:05.999999999-07:00"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("unrecognised time %q", s)
 }
 
 // fleetCountsTTL is how long the whole fleet's counts are reused at most.
 // Counting a million rows takes a few hundred milliseconds; dashboards
 // polling fleetSummary share one count instead of each scanning the table.
-// The counts are exact for this process: writes made here forget them, and
-// they expire when an installation would turn inactive; writes by other
-// replicas show within fleetCountsTTL.
+// Writes made here forget the counts; writes by other replicas show within
+// fleetCountsTTL.
 const fleetCountsTTL = time.Second
 
+// maxEdgeRows bounds the installations a cached count follows across the
+// threshold; past them the count is only reused until the last one crosses.
+const maxEdgeRows = 10_000
+
 // fleetCounts caches the whole fleet's counts (the admin's fleetSummary).
+// They stay exact while reused: with the counts it keeps the few active
+// installations whose lastSeen will cross the inactivity threshold within
+// fleetCountsTTL (the edge), and subtracts those that have crossed by the
+// time of each read.
 type fleetCounts struct {
 	mu     sync.Mutex // one count at a time; waiters take its result
-	at     time.Time
 	counts *counts
+	at     time.Time           // when counted
+	edge   []*ent.Installation // active then, crossing soon; by lastSeen
+	until  time.Time           // reusable until then
 }
 
-// fleetModeCounts is modeCounts over the whole fleet, reused while it is
-// known to be current.
+// fleetModeCounts is modeCounts over the whole fleet at now, reused while
+// it is known to be exact.
 func (r *Resolver) fleetModeCounts(ctx context.Context) (counts, error) {
 	c := r.fleet
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := r.now()
-	if c.counts == nil || now.Sub(c.at) >= fleetCountsTTL || now.Before(c.at) || now.After(c.counts.stableUntil) {
-		fresh, err := r.modeCounts(ctx, r.Client.Installation.Query())
-		if err != nil {
+	if c.counts == nil || now.Before(c.at) || !now.Before(c.until) {
+		if err := r.countFleet(ctx, now); err != nil {
 			c.counts = nil
 			return counts{}, err
 		}
-		c.counts, c.at = &fresh, now
 	}
-	return *c.counts, nil
+	// Active installations that have crossed the threshold since the count.
+	active := maps.Clone(c.counts.active)
+	since := now.Add(-r.InactiveAfter)
+	for _, inst := range c.edge {
+		if !inst.LastSeen.Before(since) {
+			break
+		}
+		active[inst.Mode]--
+	}
+	return counts{all: c.counts.all, active: active}, nil
+}
+
+// countFleet counts the fleet at now and reads its edge. Called with
+// r.fleet.mu held.
+func (r *Resolver) countFleet(ctx context.Context, now time.Time) error {
+	since := now.Add(-r.InactiveAfter)
+	fresh, err := r.modeCounts(ctx, r.Client.Installation.Query(), since)
+	if err != nil {
+		return err
+	}
+	edge, err := r.Client.Installation.Query().
+		Where(installation.LastSeenGTE(since), installation.LastSeenLT(since.Add(fleetCountsTTL))).
+		Order(installation.ByLastSeen()).
+		Select(installation.FieldMode, installation.FieldLastSeen).
+		Limit(maxEdgeRows + 1).
+		All(ctx)
+	if err != nil {
+		return r.storeError(ctx, err, "installation")
+	}
+	c := r.fleet
+	c.counts, c.at, c.edge, c.until = &fresh, now, edge, now.Add(fleetCountsTTL)
+	if len(edge) > maxEdgeRows {
+		// Followed up to the last edge row kept; recount once it crosses.
+		c.edge = edge[:maxEdgeRows]
+		c.until = edge[maxEdgeRows-1].LastSeen.Add(r.InactiveAfter)
+	}
+	return nil
 }
 
 // ForgetFleetCounts drops the cached counts after a write made here

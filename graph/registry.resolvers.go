@@ -249,7 +249,7 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 
 // FleetSummary is the resolver for the fleetSummary field: installation
 // counts in the caller's scope. The whole fleet's counts (an admin's) are
-// reused while they are current (see fleetCountsTTL).
+// reused for up to a second, kept exact (see fleetCounts).
 //
 // Errors: Unauthenticated, Internal.
 func (r *queryResolver) FleetSummary(ctx context.Context) (*model.FleetSummary, error) {
@@ -261,7 +261,7 @@ func (r *queryResolver) FleetSummary(ctx context.Context) (*model.FleetSummary, 
 	if p.IsAdmin() {
 		c, err = r.fleetModeCounts(ctx)
 	} else {
-		c, err = r.modeCounts(ctx, r.Client.Installation.Query().Where(installation.UserID(p.UserID)))
+		c, err = r.modeCounts(ctx, r.Client.Installation.Query().Where(installation.UserID(p.UserID)), r.activeSince())
 	}
 	if err != nil {
 		return nil, err
