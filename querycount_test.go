@@ -33,8 +33,10 @@ func countQueries(a *app) func() []string {
 	}
 }
 
-// A page of installations is one query; totalCount adds one COUNT, and
-// pageInfo alone adds none (the page itself says whether more follow).
+// A page of installations is one query; pageInfo adds none (the page
+// itself says whether more follow). A filtered totalCount adds one COUNT;
+// the whole fleet's total comes from the fleet counts, counted once (with
+// the read of the installations near the threshold) and then reused.
 func TestConnectionQueryCounts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, a *app) {
 		for i := range 3 {
@@ -48,7 +50,9 @@ func TestConnectionQueryCounts(t *testing.T) {
 		}{
 			{`{ installations(first: 2) { edges { node { userId status } } } }`, 1, 0, false},
 			{`{ installations(first: 2) { edges { node { userId } } pageInfo { hasNextPage endCursor } } }`, 1, 0, true},
-			{`{ installations(first: 2) { totalCount edges { node { userId } } pageInfo { hasNextPage } } }`, 2, 1, true},
+			{`{ installations(first: 2, where: {modeIn: [HOME]}) { totalCount edges { node { userId } } pageInfo { hasNextPage } } }`, 2, 1, true},
+			{`{ installations(first: 2) { totalCount edges { node { userId } } pageInfo { hasNextPage } } }`, 3, 1, true},
+			{`{ installations(first: 2) { totalCount edges { node { userId } } } }`, 1, 0, false},
 			{`{ installations(first: 5) { pageInfo { hasNextPage } edges { cursor } } }`, 1, 0, false},
 		} {
 			statements()
@@ -65,8 +69,12 @@ func TestConnectionQueryCounts(t *testing.T) {
 			if selects != tc.queries || counts != tc.cnts {
 				t.Errorf("%s: %d queries (%d counts), want %d (%d)", tc.doc, selects, counts, tc.queries, tc.cnts)
 			}
-			if info, ok := data["installations"].(map[string]any)["pageInfo"].(map[string]any); ok && info["hasNextPage"] != tc.hasNext {
+			conn := data["installations"].(map[string]any)
+			if info, ok := conn["pageInfo"].(map[string]any); ok && info["hasNextPage"] != tc.hasNext {
 				t.Errorf("%s: hasNextPage %v, want %v", tc.doc, info["hasNextPage"], tc.hasNext)
+			}
+			if total, ok := conn["totalCount"]; ok && total != float64(3) {
+				t.Errorf("%s: totalCount %v, want 3", tc.doc, total)
 			}
 		}
 	})

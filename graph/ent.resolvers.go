@@ -72,7 +72,7 @@ func (r *queryResolver) APIKeys(ctx context.Context, after *entgql.Cursor[string
 	if !p.IsAdmin() {
 		q.Where(apikey.UserID(p.UserID))
 	}
-	conn, err := q.Paginate(withoutPageInfoCount(ctx), after, first, before, last,
+	conn, err := q.Paginate(withoutCount(ctx, selectsTotalCount(ctx)), after, first, before, last,
 		ent.WithAPIKeyOrder(orderBy), ent.WithAPIKeyFilter(where.Filter))
 	return conn, r.storeError(ctx, err, "API key")
 }
@@ -98,8 +98,20 @@ func (r *queryResolver) Installations(ctx context.Context, after *entgql.Cursor[
 	if !p.IsAdmin() {
 		q.Where(installation.UserID(p.UserID))
 	}
-	conn, err := q.Paginate(withoutPageInfoCount(ctx), after, first, before, last,
+	// The whole fleet's total is kept by the fleet counts (see fleetCounts):
+	// an unfiltered admin listing takes it from there instead of counting.
+	wholeFleet := p.IsAdmin() && where == nil && selectsTotalCount(ctx)
+	conn, err := q.Paginate(withoutCount(ctx, selectsTotalCount(ctx) && !wholeFleet), after, first, before, last,
 		ent.WithInstallationOrder(orderBy), ent.WithInstallationFilter(where.Filter))
+	if err == nil && wholeFleet {
+		var c counts
+		if c, err = r.fleetModeCounts(ctx); err == nil {
+			conn.TotalCount = 0 // Paginate put the page's length there
+			for _, n := range c.all {
+				conn.TotalCount += n
+			}
+		}
+	}
 	return conn, r.storeError(ctx, err, "installation")
 }
 

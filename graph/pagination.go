@@ -74,25 +74,21 @@ func checkCursors(idPrefix, orderField string, cursors ...*ent.Cursor) error {
 	return nil
 }
 
-// withoutPageInfoCount keeps the generated Paginate from counting every
-// matching row when a query selects pageInfo but not totalCount. The
-// generated code counts for either, yet pageInfo comes from the page itself
-// (it reads one row more than asked). On a million rows that count is most
-// of the query's time. The selection seen by Paginate just leaves pageInfo
-// out; gqlgen still resolves pageInfo from the connection as usual.
-func withoutPageInfoCount(ctx context.Context) context.Context {
+// withoutCount keeps the generated Paginate from counting every matching
+// row. It counts whenever pageInfo or totalCount is selected, yet pageInfo
+// comes from the page itself (it reads one row more than asked), so unless
+// keepTotal (totalCount is selected and nobody else will supply it), the
+// selection Paginate inspects leaves both out; gqlgen still resolves them
+// from the connection as usual. On a million rows that count is most of
+// the query's time.
+func withoutCount(ctx context.Context, keepTotal bool) context.Context {
 	fc := graphql.GetFieldContext(ctx)
-	if fc == nil {
+	if fc == nil || keepTotal {
 		return ctx
-	}
-	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
-		if f.Name == "totalCount" {
-			return ctx
-		}
 	}
 	kept := make(ast.SelectionSet, 0, len(fc.Field.Selections))
 	for _, sel := range fc.Field.Selections {
-		if f, ok := sel.(*ast.Field); ok && f.Name == "pageInfo" {
+		if f, ok := sel.(*ast.Field); ok && (f.Name == "pageInfo" || f.Name == "totalCount") {
 			continue
 		}
 		kept = append(kept, sel)
@@ -100,4 +96,18 @@ func withoutPageInfoCount(ctx context.Context) context.Context {
 	trimmed := *fc
 	trimmed.Field.Selections = kept
 	return graphql.WithFieldContext(ctx, &trimmed)
+}
+
+// selectsTotalCount reports whether the connection being resolved selects
+// totalCount.
+func selectsTotalCount(ctx context.Context) bool {
+	if graphql.GetFieldContext(ctx) == nil {
+		return false
+	}
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == "totalCount" {
+			return true
+		}
+	}
+	return false
 }
