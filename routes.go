@@ -47,7 +47,7 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			answer := httpsnoop.CaptureMetrics(h, w, r)
 			m.Request(route, r.Method, answer.Code, answer.Duration)
-			requestlog.Access(log, r, route, quiet, cfg.clientIP.IP(r), answer.Code, answer.Duration)
+			requestlog.Access(log, r, route, quiet, cfg.clientIP.IP, answer.Code, answer.Duration)
 		})
 	}
 

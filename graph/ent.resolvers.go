@@ -100,8 +100,9 @@ func (r *queryResolver) Installations(ctx context.Context, after *entgql.Cursor[
 	}
 	// The whole fleet's total is kept by the fleet counts (see fleetCounts):
 	// an unfiltered admin listing takes it from there instead of counting.
-	wholeFleet := p.IsAdmin() && where == nil && selectsTotalCount(ctx)
-	conn, err := q.Paginate(withoutCount(ctx, selectsTotalCount(ctx) && !wholeFleet), after, first, before, last,
+	total := selectsTotalCount(ctx)
+	wholeFleet := total && p.IsAdmin() && where == nil
+	conn, err := q.Paginate(withoutCount(ctx, total && !wholeFleet), after, first, before, last,
 		ent.WithInstallationOrder(orderBy), ent.WithInstallationFilter(where.Filter))
 	if err == nil && wholeFleet {
 		var c counts

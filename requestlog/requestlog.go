@@ -69,10 +69,14 @@ func (h contextHandler) WithGroup(name string) slog.Handler {
 // duration and client address. Successful requests of a quiet route (the
 // heartbeat, probes, metrics) are logged at debug level, so the busiest
 // routes do not flood the log.
-func Access(log *slog.Logger, r *http.Request, route string, quiet bool, client string, status int, elapsed time.Duration) {
+// The client address is only worked out for lines that are written.
+func Access(log *slog.Logger, r *http.Request, route string, quiet bool, client func(*http.Request) string, status int, elapsed time.Duration) {
 	level := slog.LevelInfo
 	if quiet && status < 400 {
 		level = slog.LevelDebug
+	}
+	if !log.Enabled(r.Context(), level) {
+		return
 	}
 	log.LogAttrs(r.Context(), level, "request",
 		slog.String("method", r.Method),
@@ -80,6 +84,6 @@ func Access(log *slog.Logger, r *http.Request, route string, quiet bool, client 
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Float64("ms", float64(elapsed.Microseconds())/1000),
-		slog.String("client", client),
+		slog.String("client", client(r)),
 	)
 }
