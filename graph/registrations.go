@@ -2,6 +2,8 @@ package graph
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,6 +99,9 @@ func (r *Resolver) writeBatch(batch []*registration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	now := r.now()
+	// Rows in userId order: the upsert locks them in this order, so batches
+	// of two replicas that share userIds queue instead of deadlocking.
+	slices.SortFunc(batch, func(a, b *registration) int { return strings.Compare(a.userID, b.userID) })
 	creates := make([]*ent.InstallationCreate, len(batch))
 	userIDs := make([]string, len(batch))
 	for i, reg := range batch {
