@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
-	"github.com/felixge/httpsnoop"
 	"github.com/go-chi/httprate"
 
 	"github.com/agentbot/registry/auth"
@@ -45,9 +44,12 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 	// successes at debug level only; writes and GraphQL always at info.
 	handle := func(pattern, route string, quiet bool, h http.Handler) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			answer := httpsnoop.CaptureMetrics(h, w, r)
-			m.Request(route, r.Method, answer.Code, answer.Duration)
-			requestlog.Access(log, r, route, quiet, cfg.clientIP.IP, answer.Code, answer.Duration)
+			start := time.Now()
+			answer := &statusWriter{ResponseWriter: w}
+			h.ServeHTTP(answer, r)
+			elapsed := time.Since(start)
+			m.Request(route, r.Method, answer.Status(), elapsed)
+			requestlog.Access(log, r, route, quiet, cfg.clientIP.IP, answer.Status(), elapsed)
 		})
 	}
 
@@ -77,6 +79,38 @@ func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *m
 	handle("/", "unmatched", false, http.HandlerFunc(rest.NotFound))
 
 	return requestlog.WithID(recoverPanics(log, auth.Middleware(resolver.Authenticate)(mux)))
+}
+
+// statusWriter remembers the status a handler answered with, for metrics
+// and the access log. Unwrap lets http.ResponseController reach the
+// connection's own writer for anything more (flushing, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// Status is the status sent: 200 when the handler wrote nothing at all.
+func (s *statusWriter) Status() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
 }
 
 func writeStatus(w http.ResponseWriter, code int, status string) {

@@ -5,10 +5,11 @@ package requestlog
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"time"
@@ -25,15 +26,23 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // request's context for the logger.
 func WithID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
+		id := r.Header.Get("X-Request-Id") // canonical: Get would allocate to canonicalize
 		if !validID.MatchString(id) {
-			b := make([]byte, 8)
-			rand.Read(b)
-			id = hex.EncodeToString(b)
+			id = newID()
 		}
-		w.Header().Set("X-Request-ID", id)
+		w.Header()["X-Request-Id"] = []string{id} // canonical already: Set would allocate the key again
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), idKey{}, id)))
 	})
+}
+
+// newID returns 16 random hex digits. Request IDs only tell requests apart
+// in logs, so they come from math/rand/v2's generator (per CPU, seeded by
+// the runtime) rather than a read of the operating system's randomness per
+// request.
+func newID() string {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], rand.Uint64())
+	return hex.EncodeToString(b[:])
 }
 
 // ID returns the request ID in ctx, or "".

@@ -146,19 +146,37 @@ type failure struct {
 // `"valid":false` and `"userId":"…"`, so there must be no spaces, and
 // characters such as & stay as they are.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	e := jsonEncoders.Get().(*jsonEncoder)
+	defer jsonEncoders.Put(e)
+	e.buf.Reset()
+	if err := e.enc.Encode(v); err != nil {
 		slog.Error("encoding response", "error", err)
 		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"success":false,"error":"Internal server error"}` + "\n")
+		e.buf.Reset()
+		e.buf.WriteString(`{"success":false,"error":"Internal server error"}` + "\n")
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(e.buf.Bytes())
 }
+
+// jsonContentType is the header value of every JSON answer; net/http only
+// reads it, so one slice serves all.
+var jsonContentType = []string{"application/json"}
+
+// jsonEncoder is a buffer with a compact, unescaped encoder writing to it,
+// reused across answers (see jsonEncoders).
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonEncoders = sync.Pool{New: func() any {
+	e := &jsonEncoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
 
 // NotFound answers every path that is not a route with a JSON 404.
 func NotFound(w http.ResponseWriter, r *http.Request) {
