@@ -110,3 +110,88 @@ func TestListingPagesWithLimitAndCursor(t *testing.T) {
 		}
 	})
 }
+
+// ownListing is a user key's REST listing: its count and, when it has one,
+// its installation.
+func ownListing(t *testing.T, a *app, key string) (int, map[string]any) {
+	t.Helper()
+	res := a.do(t, http.MethodGet, "/api/installations", key, "")
+	if res.Status != http.StatusOK {
+		t.Fatalf("listing: %d %s", res.Status, res.Raw)
+	}
+	list := res.JSON["installations"].([]any)
+	if res.JSON["count"] != float64(len(list)) {
+		t.Fatalf("count %v for %d rows", res.JSON["count"], len(list))
+	}
+	if len(list) == 0 {
+		return 0, nil
+	}
+	return len(list), list[0].(map[string]any)
+}
+
+// A user polling its own listing costs one query a second, yet sees its
+// own changes at once: a new registration, a re-registration, the latest
+// heartbeat (before it is written), a deregistration.
+func TestOwnListingIsCachedButNeverBehindThisServer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		key := a.createKey(t, "u1", "user", "solo")
+		if n, _ := ownListing(t, a, key); n != 0 {
+			t.Fatalf("%d installations before registering", n)
+		}
+		a.register(t, a.AdminKey, "u1", "home")
+		if n, inst := ownListing(t, a, key); n != 1 || inst["mode"] != "home" {
+			t.Fatalf("after registering: %d %v", n, inst)
+		}
+
+		statements := countQueries(a)
+		for range 5 {
+			ownListing(t, a, key)
+		}
+		if got := statements(); len(got) != 0 {
+			t.Errorf("5 listings within a second ran %d statements: %v", len(got), got)
+		}
+		a.Clock.Advance(time.Second)
+		ownListing(t, a, key)
+		if got := statements(); len(got) != 1 {
+			t.Errorf("a listing a second later ran %d statements, want 1: %v", len(got), got)
+		}
+
+		a.Clock.Advance(10 * time.Second)
+		a.do(t, http.MethodPost, "/api/heartbeat", "", `{"userId":"u1"}`)
+		if _, inst := ownListing(t, a, key); inst["lastSeen"] != a.Clock.Now().Format(time.RFC3339) {
+			t.Errorf("lastSeen %v before the flush, want the heartbeat's %s", inst["lastSeen"], a.Clock.Now().Format(time.RFC3339))
+		}
+
+		a.register(t, a.AdminKey, "u1", "link")
+		if _, inst := ownListing(t, a, key); inst["mode"] != "link" {
+			t.Errorf("mode %v right after re-registering as link", inst["mode"])
+		}
+		a.mustGraphql(t, a.AdminKey, `mutation { deregisterInstallation(userId: "u1") }`, nil)
+		if n, inst := ownListing(t, a, key); n != 0 {
+			t.Errorf("still listed right after deregistering: %v", inst)
+		}
+	})
+}
+
+// Another replica's cached row gives way within the cache's second: a
+// re-registration made elsewhere shows once that second has passed.
+func TestOwnListingFollowsOtherReplicasWithinASecond(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, a *app) {
+		b := newApp(t, a.dbURL, nil)
+		key := a.createKey(t, "u1", "user", "solo")
+		a.register(t, a.AdminKey, "u1", "home")
+		if _, inst := ownListing(t, b, key); inst["mode"] != "home" {
+			t.Fatalf("replica b: %v", inst)
+		}
+		a.register(t, a.AdminKey, "u1", "link")
+		b.Clock.Advance(time.Second)
+		if _, inst := ownListing(t, b, key); inst["mode"] != "link" {
+			t.Errorf("replica b a second after the re-registration: mode %v", inst["mode"])
+		}
+		a.mustGraphql(t, a.AdminKey, `mutation { deregisterInstallation(userId: "u1") }`, nil)
+		b.Clock.Advance(time.Second)
+		if n, inst := ownListing(t, b, key); n != 0 {
+			t.Errorf("replica b a second after the deregistration: %v", inst)
+		}
+	})
+}

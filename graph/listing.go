@@ -28,9 +28,13 @@ func (r *Resolver) ListInstallations(ctx context.Context, start func(count int) 
 	}
 	if !p.IsAdmin() {
 		// One installation per userId: a user's listing is a single lookup.
-		list, err := r.Client.Installation.Query().Where(installation.UserID(p.UserID)).All(ctx)
+		inst, err := r.ownInstallation(ctx, p.UserID)
 		if err != nil {
-			return r.storeError(ctx, err, "installation")
+			return err
+		}
+		var list []*ent.Installation
+		if inst != nil {
+			list = append(list, inst)
 		}
 		return emit(list, start, each)
 	}

@@ -134,6 +134,10 @@ func (r *Resolver) writeBatch(batch []*registration) {
 	if err == nil {
 		rows, err = r.Client.Installation.Query().Where(installation.UserIDIn(userIDs...)).All(ctx)
 	}
+	// Before anyone is answered: a read right after its answer must not
+	// find the cached state from before the write.
+	r.ForgetFleetCounts()
+	r.forgetOwnInstallations(userIDs...)
 	byUser := make(map[string]*ent.Installation, len(rows))
 	for _, inst := range rows {
 		byUser[inst.UserID] = inst
@@ -145,5 +149,4 @@ func (r *Resolver) writeBatch(batch []*registration) {
 		}
 		close(reg.done)
 	}
-	r.ForgetFleetCounts()
 }

@@ -114,6 +114,7 @@ func (r *mutationResolver) DeregisterInstallation(ctx context.Context, userID st
 	}
 	n, err := r.Client.Installation.Delete().Where(installation.UserID(userID)).Exec(ctx)
 	r.ForgetFleetCounts()
+	r.forgetOwnInstallations(userID)
 	return n > 0, r.storeError(ctx, err, "installation")
 }
 

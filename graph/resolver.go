@@ -38,6 +38,7 @@ type Resolver struct {
 
 	keys          *keyCache
 	fleet         *fleetCounts
+	own           *ownInstallations
 	registrations *registrations
 }
 
@@ -52,6 +53,7 @@ func New(client *ent.Client, heartbeats, keyUses *heartbeat.Coalescer, inactiveA
 		KeyUses:       keyUses,
 		keys:          newKeyCache(),
 		fleet:         &fleetCounts{},
+		own:           &ownInstallations{rows: map[string]ownInstallation{}},
 		registrations: &registrations{},
 	}
 }
@@ -84,11 +86,12 @@ func (r *Resolver) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Settle writes every pending update and picks up revocations made
-// elsewhere, now rather than at the next tick. Tests use it to read back
-// what they have just sent.
+// Settle writes every pending update and picks up revocations and
+// installation changes made elsewhere, now rather than at the next tick.
+// Tests use it to read back what they have just sent.
 func (r *Resolver) Settle(ctx context.Context) error {
 	defer r.ForgetFleetCounts()
+	defer r.forgetOwnInstallations()
 	return errors.Join(r.Heartbeats.Flush(ctx), r.KeyUses.Flush(ctx), r.refreshKeyCache(ctx))
 }
 

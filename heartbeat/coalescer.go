@@ -49,6 +49,7 @@ type Coalescer struct {
 
 	mu      sync.Mutex
 	pending map[string]time.Time
+	writing map[string]time.Time // taken by the flush under way, not yet written
 
 	flushMu sync.Mutex // one flush at a time per process
 	kick    chan struct{}
@@ -109,6 +110,17 @@ func (c *Coalescer) Record(key string, at time.Time) bool {
 	return true
 }
 
+// Pending returns the latest update of key that is not written yet.
+func (c *Coalescer) Pending(key string) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.pending[key]
+	if was, writing := c.writing[key]; writing && (!ok || was.After(at)) {
+		return was, true
+	}
+	return at, ok
+}
+
 // Run flushes every FlushEvery, or as soon as a batch is full, until ctx is
 // done; then it flushes what is still pending and returns.
 func (c *Coalescer) Run(ctx context.Context) {
@@ -144,7 +156,13 @@ func (c *Coalescer) Flush(ctx context.Context) error {
 	}
 	taken := c.pending
 	c.pending = make(map[string]time.Time, len(taken))
+	c.writing = taken
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.writing = nil
+		c.mu.Unlock()
+	}()
 
 	all := make([]Seen, 0, len(taken))
 	for k, at := range taken {

@@ -116,3 +116,35 @@ func TestRunFlushesOnTickAndOnStop(t *testing.T) {
 		t.Errorf("stop did not flush what was pending: %+v", s)
 	}
 }
+
+// Pending sees an update until it is written, including while its batch
+// is being written, and the newer of a written and a newer pending one.
+func TestPendingUntilWritten(t *testing.T) {
+	writing, release := make(chan struct{}), make(chan struct{})
+	c := New(func(context.Context, []Seen) error {
+		close(writing)
+		<-release
+		return nil
+	}, Options{})
+	if _, ok := c.Pending("a"); ok {
+		t.Fatal("pending before any update")
+	}
+	c.Record("a", t0)
+	done := make(chan error)
+	go func() { done <- c.Flush(context.Background()) }()
+	<-writing
+	if at, ok := c.Pending("a"); !ok || !at.Equal(t0) {
+		t.Errorf("while written: %v %v", at, ok)
+	}
+	c.Record("a", t0.Add(time.Second))
+	if at, _ := c.Pending("a"); !at.Equal(t0.Add(time.Second)) {
+		t.Errorf("newer update while the older is written: %v", at)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if at, ok := c.Pending("a"); !ok || !at.Equal(t0.Add(time.Second)) {
+		t.Errorf("after the write, the newer update: %v %v", at, ok)
+	}
+}
