@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -117,7 +118,11 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	status := statusCodes[errs.CodeOf(err)]
-	if status >= 500 {
+	// An error of the vocabulary was logged where it arose (an Internal
+	// one), or needs no error line: a 503 for a client that went away, or
+	// for an overload the heartbeat coalescer counts and logs itself. Only
+	// an error from outside the vocabulary is news here.
+	if _, known := errors.AsType[*errs.Error](err); !known {
 		a.Log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "error", err)
 	}
 	Fail(w, r, status, errs.MessageOf(err, internalMessage(r)))
