@@ -32,6 +32,9 @@ type config struct {
 	// ReadHeaderTimeout cuts off clients that are slow to send their
 	// headers (slowloris); tests shorten it.
 	ReadHeaderTimeout time.Duration
+	// WriteTimeout bounds the writing of one answer, or of one 32 KiB
+	// chunk of a streamed listing; tests shorten it.
+	WriteTimeout time.Duration
 
 	// clientIP is TrustedProxies, parsed by check.
 	clientIP *clientip.Resolver
@@ -70,6 +73,7 @@ func newFlagSet(name string, stderr io.Writer, getenv func(string) string, cfg *
 	fs.BoolVar(&cfg.Introspection, "graphql-introspection", true, "answer GraphQL schema queries; turn off in production if wanted (env GRAPHQL_INTROSPECTION)")
 	fs.BoolVar(&cfg.Playground, "playground", true, "serve the GraphQL playground at /playground (env PLAYGROUND)")
 	cfg.ReadHeaderTimeout = 10 * time.Second
+	cfg.WriteTimeout = 60 * time.Second
 	fs.StringVar(&cfg.SecretKey, "secret-key", "", "AES-256 key sealing gateway tokens at rest: 64 hex digits or base64; required with PostgreSQL, kept in secret.key beside a SQLite database when not given (env SECRET_KEY)")
 	fs.TextVar(&cfg.LogLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (env LOG_LEVEL)")
 

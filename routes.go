@@ -24,7 +24,7 @@ import (
 // NewServer is the whole HTTP surface of the registry, every route in one
 // place.
 func NewServer(cfg config, db *database.Database, resolver *graph.Resolver, m *metrics.Metrics, log *slog.Logger) http.Handler {
-	api := &rest.API{Resolver: resolver, DashboardURL: cfg.DashboardURL, Log: log}
+	api := &rest.API{Resolver: resolver, DashboardURL: cfg.DashboardURL, Log: log, WriteTimeout: cfg.WriteTimeout}
 	gql := graph.NewHandler(resolver, graph.HandlerOptions{
 		Introspection:   cfg.Introspection,
 		ComplexityLimit: 10000,

@@ -232,15 +232,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 }
 
 // newHTTPServer bounds what one client can hold: a slow client that has not
-// sent its headers within cfg.ReadHeaderTimeout is cut off, headers are at
-// most 64 KiB (larger ones get 431), and idle connections are closed.
+// sent its headers within cfg.ReadHeaderTimeout is cut off, one that does
+// not take its answer within cfg.WriteTimeout too, headers are at most
+// 64 KiB (larger ones get 431), and idle connections are closed.
 func newHTTPServer(cfg config, handler http.Handler) *http.Server {
 	return &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

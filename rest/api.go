@@ -23,6 +23,9 @@ type API struct {
 	Resolver     *graph.Resolver
 	DashboardURL string
 	Log          *slog.Logger
+	// WriteTimeout is the server's; each chunk of a streamed listing gets
+	// it anew (see writeStream).
+	WriteTimeout time.Duration
 }
 
 // The documented endpoints; routes.go puts them on their paths.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/agentbot/registry/errs"
 )
@@ -74,9 +75,14 @@ type stream func(w *bufio.Writer) error
 
 // lazyHeader sends the 200 header with the first byte of the body, so a
 // stream that fails before writing anything still gets a proper error.
+// Each chunk gets the whole write timeout anew: a million installations
+// (124 MB) take longer than one timeout over a slow link, and a client that
+// stops reading is still cut off.
 type lazyHeader struct {
-	w       http.ResponseWriter
-	started bool
+	w        http.ResponseWriter
+	deadline *http.ResponseController
+	timeout  time.Duration
+	started  bool
 }
 
 func (l *lazyHeader) Write(p []byte) (int, error) {
@@ -84,6 +90,11 @@ func (l *lazyHeader) Write(p []byte) (int, error) {
 		l.started = true
 		l.w.Header().Set("Content-Type", "application/json")
 		l.w.WriteHeader(http.StatusOK)
+	}
+	if l.timeout > 0 {
+		// ErrNotSupported only where there is no connection (tests'
+		// recorders); the server's own timeout then stays.
+		_ = l.deadline.SetWriteDeadline(time.Now().Add(l.timeout))
 	}
 	return l.w.Write(p)
 }
@@ -97,7 +108,7 @@ var streamBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 
 // writeError; after it, the status is already sent, so the connection is
 // cut rather than letting the client take a truncated body for a whole one.
 func (a *API) writeStream(w http.ResponseWriter, r *http.Request, s stream) error {
-	out := &lazyHeader{w: w}
+	out := &lazyHeader{w: w, deadline: http.NewResponseController(w), timeout: a.WriteTimeout}
 	buf := streamBuffers.Get().(*bufio.Writer)
 	buf.Reset(out)
 	defer func() { buf.Reset(nil); streamBuffers.Put(buf) }()
