@@ -41,6 +41,7 @@ type config struct {
 	serverFlags   string
 	quietWait     time.Duration
 	quietBelow    float64
+	seenRandom    bool
 }
 
 func main() {
@@ -86,6 +87,7 @@ func benchMain() int {
 	flag.DurationVar(&cfg.quietWait, "quiet-wait", 15*time.Second, "before each row, wait up to this long for other processes to use less than -quiet-below cores; 0 does not wait")
 	flag.Float64Var(&cfg.quietBelow, "quiet-below", 0.25, "see -quiet-wait")
 	flag.StringVar(&cfg.serverFlags, "server-flags", "", "more flags for every registry server, space-separated (such as \"--log-level warn\")")
+	flag.BoolVar(&cfg.seenRandom, "seen-random", false, "seed lastSeen at random instead of in the order the heartbeat load visits the installations (the database's worst case)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected argument %q\n", flag.Arg(0))

@@ -267,15 +267,20 @@ func (b *bench) report() string {
 	var w strings.Builder
 	floor := b.floorRate()
 	fmt.Fprintf(&w, "# Benchmark results\n\n")
-	fmt.Fprintf(&w, "`go run ./bench -installations %d -duration %s -connections %d` on %s; %s cores (%s), %s, %s",
-		b.cfg.installations, b.cfg.duration, b.cfg.connections, b.started.UTC().Format("2006-01-02 15:04 UTC"),
+	seenFlag, seenText := "", "in the order the heartbeat load visits them (a fleet in steady state: the one seen longest ago heartbeats next)"
+	if b.cfg.seenRandom {
+		seenFlag, seenText = " -seen-random", "at random (every heartbeat moves an index entry from a random place: the worst case)"
+	}
+	fmt.Fprintf(&w, "`go run ./bench -installations %d -duration %s -connections %d%s` on %s; %s cores (%s), %s, %s",
+		b.cfg.installations, b.cfg.duration, b.cfg.connections, seenFlag, b.started.UTC().Format("2006-01-02 15:04 UTC"),
 		b.env["cores"], b.env["cpu"], b.env["go"], b.env["wrk"])
 	if !b.cfg.skipPostgres {
 		if v := postgresVersion(context.Background(), b.cfg.pgURL); v != "" {
 			fmt.Fprintf(&w, ", PostgreSQL %s", v)
 		}
 	}
-	fmt.Fprintf(&w, ". Server: %s. The load generator, the server and the database share the machine.\n\n", b.env["source"])
+	fmt.Fprintf(&w, ". Server: %s. The load generator, the server and the database share the machine. "+
+		"The seeded installations were last seen over the last 10 minutes, %s.\n\n", b.env["source"], seenText)
 	fmt.Fprintf(&w, "Every loaded row: wrk -t%d -c%d -d%s --latency with a Lua request() per request; one-client rows use -t1 -c1. "+
 		"Each registry row runs a freshly started server (`--rate-limit 0 --heartbeat-flush %s`%s, other settings at their defaults) on the same seeded database, "+
 		"so its peak RSS (VmHWM) is that row's own. Ratios divide by the mean of the two floor runs (%s req/s). \"CPU cores\" is where processor time went during the load: "+

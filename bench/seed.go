@@ -26,20 +26,48 @@ type seedRow struct {
 // seeder makes the installations the benchmark inserts: userIds user-0 …
 // user-(n-1), modes home/link/cloud 70/20/10, half with a gateway token,
 // registered one after another over the last 90 days, last seen over the
-// last 10 minutes (so
-// with the default 5-minute threshold about half are active). IDs are ULIDs
-// of the registration time, as the server makes them.
+// last 10 minutes (so with the default 5-minute threshold about half are
+// active). IDs are ULIDs of the registration time, as the server makes them.
+//
+// By default lastSeen follows the order in which the heartbeat load visits
+// the installations (wrk thread t walks userIds t·span …, one step each in
+// turn), as in a fleet in steady state: the installation whose heartbeat
+// arrives now is the one seen longest ago, one interval back. With random
+// set, lastSeen is random instead, so every heartbeat of the load moves an
+// index entry from a random place: the worst case for the database.
 type seeder struct {
 	n, i    int
+	threads int  // wrk threads of the heartbeat load
+	random  bool // lastSeen at random rather than in the load's order
 	now     time.Time
 	rng     *rand.Rand
 	entropy *ulid.MonotonicEntropy
 	seal    func(token, userID string) string // stores a token as the server would
 }
 
-func newSeeder(n int, seal func(token, userID string) string) *seeder {
+func newSeeder(n, threads int, random bool, seal func(token, userID string) string) *seeder {
 	rng := rand.New(rand.NewPCG(1, 2))
-	return &seeder{n: n, now: time.Now(), rng: rng, entropy: ulid.Monotonic(rand.NewChaCha8([32]byte{1}), 0), seal: seal}
+	return &seeder{n: n, threads: max(1, threads), random: random, now: time.Now(), rng: rng,
+		entropy: ulid.Monotonic(rand.NewChaCha8([32]byte{1}), 0), seal: seal}
+}
+
+// seen is when installation i was last seen: 10 minutes ago for the first
+// the heartbeat load visits, just now for the last.
+func (s *seeder) seen(i int) time.Time {
+	const window = 10 * time.Minute
+	if s.random {
+		return s.now.Add(-time.Duration(s.rng.Int64N(int64(window))))
+	}
+	// The load's visiting order: thread t sends userId t·span + j as its
+	// j-th request, so that userId comes at about rank j·threads + t.
+	// Installations beyond threads·span are never visited; they are the
+	// oldest.
+	span := s.n / s.threads
+	rank := s.n - 1 - i // unvisited: ranks below every visited one
+	if span > 0 && i < span*s.threads {
+		rank = s.n - span*s.threads + (i%span)*s.threads + i/span
+	}
+	return s.now.Add(-window + time.Duration(int64(window)*int64(rank)/int64(s.n)))
 }
 
 // next returns the next installation, or false after the last.
@@ -53,7 +81,7 @@ func (s *seeder) next() (seedRow, bool, error) {
 	// so IDs, ULIDs of that time, arrive in order as they would.
 	span := int64(90 * 24 * time.Hour)
 	registered := s.now.Add(-time.Hour - time.Duration(span-span/int64(s.n)*int64(i)))
-	seen := s.now.Add(-time.Duration(rng.Int64N(int64(10 * time.Minute))))
+	seen := s.seen(i)
 	mode := "home"
 	switch p := rng.IntN(10); {
 	case p >= 9:
@@ -156,15 +184,14 @@ func dropDatabase(ctx context.Context, adminURL, name string) error {
 	return err
 }
 
-// seedPostgres COPYs n installations into the migrated database at dbURL,
-// then analyzes the table as autovacuum would after a bulk load.
-func seedPostgres(ctx context.Context, dbURL string, n int, seal func(token, userID string) string) error {
+// seedPostgres COPYs the seeder's installations into the migrated database
+// at dbURL, then analyzes the table as autovacuum would after a bulk load.
+func seedPostgres(ctx context.Context, dbURL string, s *seeder) error {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	s := newSeeder(n, seal)
 	var row seedRow
 	copied, err := conn.CopyFrom(ctx, pgx.Identifier{"installations"},
 		[]string{"id", "user_id", "mode", "gateway_token", "registered_at", "last_seen"},
@@ -179,8 +206,8 @@ func seedPostgres(ctx context.Context, dbURL string, n int, seal func(token, use
 	if err != nil {
 		return fmt.Errorf("COPY installations: %w", err)
 	}
-	if copied != int64(n) {
-		return fmt.Errorf("COPY installations: %d rows copied, want %d", copied, n)
+	if copied != int64(s.n) {
+		return fmt.Errorf("COPY installations: %d rows copied, want %d", copied, s.n)
 	}
 	if _, err := conn.Exec(ctx, "VACUUM ANALYZE installations"); err != nil {
 		return err
@@ -194,10 +221,10 @@ func sqliteDSN(path string) string {
 	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 }
 
-// seedSQLite inserts n installations into the migrated SQLite file in one
+// seedSQLite inserts the seeder's installations into the migrated SQLite file in one
 // transaction with prepared statements. It does not ANALYZE: the server
 // never does, so neither does the benchmark.
-func seedSQLite(ctx context.Context, path string, n int, seal func(token, userID string) string) error {
+func seedSQLite(ctx context.Context, path string, s *seeder) error {
 	db, err := sql.Open("sqlite", sqliteDSN(path))
 	if err != nil {
 		return err
@@ -225,7 +252,6 @@ func seedSQLite(ctx context.Context, path string, n int, seal func(token, userID
 		return err
 	}
 	defer one.Close()
-	s := newSeeder(n, seal)
 	args := make([]any, 0, 6*perStmt)
 	for {
 		r, ok, err := s.next()

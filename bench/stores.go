@@ -32,7 +32,7 @@ func (b *bench) setupPostgres(ctx context.Context) (*store, error) {
 		return nil, err
 	}
 	start := time.Now()
-	if err := seedPostgres(ctx, dbURL, b.cfg.installations, b.seal); err != nil {
+	if err := seedPostgres(ctx, dbURL, b.newSeeder()); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
 	}
 	logf("PostgreSQL: seeded %d installations in %.1f s (COPY, then VACUUM ANALYZE)", b.cfg.installations, time.Since(start).Seconds())
@@ -67,7 +67,7 @@ func (b *bench) setupSQLite(ctx context.Context) (*store, error) {
 		return nil, err
 	}
 	start := time.Now()
-	if err := seedSQLite(ctx, path, b.cfg.installations, b.seal); err != nil {
+	if err := seedSQLite(ctx, path, b.newSeeder()); err != nil {
 		return nil, fmt.Errorf("seeding: %w", err)
 	}
 	logf("SQLite: seeded %d installations in %.1f s (one transaction, prepared INSERT)", b.cfg.installations, time.Since(start).Seconds())
@@ -80,6 +80,12 @@ func (b *bench) setupSQLite(ctx context.Context) (*store, error) {
 	}
 	st.db.SetMaxOpenConns(1)
 	return st, nil
+}
+
+// newSeeder makes the run's installations, in the same order for every
+// database.
+func (b *bench) newSeeder() *seeder {
+	return newSeeder(b.cfg.installations, b.cfg.threads, b.cfg.seenRandom, b.seal)
 }
 
 // migrate creates the schema with the server's own command.
