@@ -14,6 +14,9 @@ import (
 // MaxBodyBytes is the largest request body the REST layer reads.
 const MaxBodyBytes = 1 << 20
 
+// maxPooledBuffer is the largest buffer the REST layer keeps for reuse.
+const maxPooledBuffer = 64 << 10
+
 // bodyBuffers reuses request-body buffers: the heartbeat, the busiest
 // route, would otherwise allocate one per request.
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -27,7 +30,7 @@ func decodeBody(r *http.Request, names ...string) (map[string]*string, error) {
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
-		if buf.Cap() <= 64<<10 { // a rare huge body is not kept
+		if buf.Cap() <= maxPooledBuffer { // a rare huge body is not kept
 			bodyBuffers.Put(buf)
 		}
 	}()

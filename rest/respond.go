@@ -163,7 +163,11 @@ type failure struct {
 // characters such as & stay as they are.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	e := jsonEncoders.Get().(*jsonEncoder)
-	defer jsonEncoders.Put(e)
+	defer func() {
+		if e.buf.Cap() <= maxPooledBuffer { // a rare large answer is not kept
+			jsonEncoders.Put(e)
+		}
+	}()
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
 		slog.Error("encoding response", "error", err)
