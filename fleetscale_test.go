@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -192,6 +194,100 @@ func TestRegistrationsAreGroupCommitted(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A registration batch that PostgreSQL aborts to break a deadlock is
+// written again rather than answered with a 500. Here the deadlock is made
+// on purpose: another transaction holds u-b and then asks for u-a while the
+// batch [u-a, u-b] holds u-a and waits for u-b, as a heartbeat flush of
+// another replica locking rows in another order could. The batch waited
+// first, so its deadlock check runs first and it is the one aborted.
+// PostgreSQL only: SQLite has no row locks to deadlock on.
+func TestRegistrationBatchRetriedAfterDeadlock(t *testing.T) {
+	pgURL := os.Getenv("TEST_DATABASE_URL")
+	if pgURL == "" {
+		t.Skip("TEST_DATABASE_URL is not set: PostgreSQL only")
+	}
+	t.Parallel()
+	a := newApp(t, freshSchema(t, pgURL), nil)
+	for _, id := range []string{"u-0", "u-a", "u-b"} {
+		a.register(t, a.AdminKey, id, "home")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	other, err := sql.Open("pgx", a.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	// lockRow begins a transaction holding the row of userID and returns it
+	// with its backend's process ID.
+	lockRow := func(userID string) (*sql.Tx, int) {
+		tx, err := other.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback() })
+		var pid int
+		if err := tx.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE installations SET mode = mode WHERE user_id = $1", userID); err != nil {
+			t.Fatal(err)
+		}
+		return tx, pid
+	}
+	// waitBlockedBy waits until some backend waits for a lock held by pid.
+	waitBlockedBy := func(pid int) {
+		for {
+			var n int
+			err := other.QueryRowContext(ctx, "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", pid).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	register := func(wg *sync.WaitGroup, userID string) {
+		wg.Go(func() {
+			body := fmt.Sprintf(`{"userId":%q,"mode":"link"}`, userID)
+			if res := a.do(t, http.MethodPost, "/api/register-home", a.AdminKey, body); res.Status != http.StatusOK {
+				t.Errorf("register %s: %d %s", userID, res.Status, res.Raw)
+			}
+		})
+	}
+
+	holdsFirst, firstPID := lockRow("u-0")
+	holdsB, bPID := lockRow("u-b")
+	var wg sync.WaitGroup
+	register(&wg, "u-0") // a batch of its own, waiting for holdsFirst
+	waitBlockedBy(firstPID)
+	register(&wg, "u-a") // these two queue meanwhile: the next batch
+	register(&wg, "u-b")
+	time.Sleep(200 * time.Millisecond) // for both requests to reach the queue
+	if err := holdsFirst.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitBlockedBy(bPID) // the batch [u-a, u-b] holds u-a and waits for u-b
+	if _, err := holdsB.ExecContext(ctx, "UPDATE installations SET mode = mode WHERE user_id = 'u-a'"); err != nil {
+		t.Fatalf("the other transaction was the deadlock's victim, not the batch: %v", err)
+	}
+	if err := holdsB.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if !strings.Contains(a.Logs.String(), "registration batch retried") {
+		t.Errorf("no retry logged; the deadlock did not happen as staged:\n%s", a.Logs.String())
+	}
+	data := a.mustGraphql(t, a.AdminKey, `{ installations(first: 10) { edges { node { userId mode } } } }`, nil)
+	for _, e := range data["installations"].(map[string]any)["edges"].([]any) {
+		if n := e.(map[string]any)["node"].(map[string]any); n["mode"] != "LINK" {
+			t.Errorf("%v: want the re-registration's mode LINK", n)
+		}
+	}
 }
 
 // The whole fleet's counts are reused for up to a second, and stay exact

@@ -181,6 +181,7 @@ func newResolver(cfg config, db *database.Database, m *metrics.Metrics, log *slo
 		batched("heartbeats", touchInstallations),
 		batched("key uses", db.TouchAPIKeys),
 		cfg.InactiveAfter, log)
+	r.Retryable = database.Retryable
 	r.OnKeyCheck = m.KeyCheck
 	m.WatchDB(db.DB)
 	m.WatchFleet(r.FleetCounts)

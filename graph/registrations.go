@@ -12,6 +12,7 @@ import (
 	"github.com/agentbot/registry/ent"
 	"github.com/agentbot/registry/ent/installation"
 	"github.com/agentbot/registry/fleet"
+	"github.com/agentbot/registry/retry"
 )
 
 // maxRegistrationBatch is the most registrations one statement writes.
@@ -92,44 +93,28 @@ func takeBatch(queue []*registration) (batch, rest []*registration) {
 	return batch, rest
 }
 
-// writeBatch upserts a batch in one statement, reads the rows back in a
-// second, and wakes each waiting registration.
+// writeBatch upserts a batch in one statement (again, if the database
+// refused it for a reason that passes), reads the rows back in a second,
+// and wakes each waiting registration.
 func (r *Resolver) writeBatch(batch []*registration) {
 	// The batch outlives any one caller's request, but not a stuck database.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	now := r.now()
 	// Rows in userId order: the upsert locks them in this order, so batches
-	// of two replicas that share userIds queue instead of deadlocking.
+	// of two replicas that share userIds queue instead of deadlocking. A
+	// heartbeat flush of another replica may still lock two of them the
+	// other way round; then PostgreSQL aborts one of the two, and an
+	// aborted upsert has written nothing, so it is simply written again.
 	slices.SortFunc(batch, func(a, b *registration) int { return strings.Compare(a.userID, b.userID) })
-	creates := make([]*ent.InstallationCreate, len(batch))
 	userIDs := make([]string, len(batch))
 	for i, reg := range batch {
-		creates[i] = r.Client.Installation.Create().
-			SetUserID(reg.userID).
-			SetMode(reg.mode).
-			SetRegisteredAt(now).
-			SetLastSeen(now)
-		if reg.token != "" {
-			creates[i].SetGatewayToken(reg.token)
-		}
 		userIDs[i] = reg.userID
 	}
-	// On conflict: new mode and lastSeen, the new token only when one was
-	// given; registeredAt and the ID keep their first values.
-	err := r.Client.Installation.CreateBulk(creates...).
-		OnConflict(
-			entsql.ConflictColumns(installation.FieldUserID),
-			entsql.ResolveWith(func(u *entsql.UpdateSet) {
-				u.SetExcluded(installation.FieldMode)
-				u.SetExcluded(installation.FieldLastSeen)
-				excluded := entsql.Dialect(u.Dialect()).Table("excluded")
-				u.Set(installation.FieldGatewayToken, entsql.Expr("COALESCE(NULLIF("+
-					excluded.C(installation.FieldGatewayToken)+", ''), "+
-					u.Table().C(installation.FieldGatewayToken)+")"))
-			}),
-		).
-		Exec(ctx)
+	attempts, err := retry.Do(ctx, r.Retryable, func() error { return r.upsert(ctx, batch, now) })
+	if attempts > 1 {
+		r.Log.Warn("registration batch retried after a conflict", "rows", len(batch), "attempts", attempts, "written", err == nil)
+	}
 	var rows []*ent.Installation
 	if err == nil {
 		rows, err = r.Client.Installation.Query().Where(installation.UserIDIn(userIDs...)).All(ctx)
@@ -149,4 +134,34 @@ func (r *Resolver) writeBatch(batch []*registration) {
 		}
 		close(reg.done)
 	}
+}
+
+// upsert writes a batch of registrations in one statement. On conflict: the
+// new mode and lastSeen, the new token only when one was given;
+// registeredAt and the ID keep their first values.
+func (r *Resolver) upsert(ctx context.Context, batch []*registration, now time.Time) error {
+	creates := make([]*ent.InstallationCreate, len(batch))
+	for i, reg := range batch {
+		creates[i] = r.Client.Installation.Create().
+			SetUserID(reg.userID).
+			SetMode(reg.mode).
+			SetRegisteredAt(now).
+			SetLastSeen(now)
+		if reg.token != "" {
+			creates[i].SetGatewayToken(reg.token)
+		}
+	}
+	return r.Client.Installation.CreateBulk(creates...).
+		OnConflict(
+			entsql.ConflictColumns(installation.FieldUserID),
+			entsql.ResolveWith(func(u *entsql.UpdateSet) {
+				u.SetExcluded(installation.FieldMode)
+				u.SetExcluded(installation.FieldLastSeen)
+				excluded := entsql.Dialect(u.Dialect()).Table("excluded")
+				u.Set(installation.FieldGatewayToken, entsql.Expr("COALESCE(NULLIF("+
+					excluded.C(installation.FieldGatewayToken)+", ''), "+
+					u.Table().C(installation.FieldGatewayToken)+")"))
+			}),
+		).
+		Exec(ctx)
 }

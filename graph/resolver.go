@@ -32,6 +32,9 @@ type Resolver struct {
 	KeyUses    *heartbeat.Coalescer
 	// Secrets seals gateway tokens at rest.
 	Secrets *secrets.Box
+	// Retryable reports whether a failed write may be tried again (a
+	// deadlock, a busy SQLite file); nil: never.
+	Retryable func(error) bool
 	// OnKeyCheck, when set, hears the result of every key check ("valid",
 	// "invalid", "revoked", "expired", "error"), for metrics.
 	OnKeyCheck func(result string)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/agentbot/registry/retry"
 )
 
 // Seen is one pending update: key (a userId, or an API key ID) was seen at At.
@@ -37,7 +39,7 @@ type Options struct {
 	// yet pending are dropped (and counted) while it is full.
 	MaxPending int
 	// Retryable reports whether a failed write may be tried again
-	// (deadlocks, serialization failures, a busy SQLite file).
+	// (deadlocks, serialization failures, a busy SQLite file); nil: never.
 	Retryable func(error) bool
 	Log       *slog.Logger
 }
@@ -72,9 +74,6 @@ func New(write WriteFunc, opts Options) *Coalescer {
 	}
 	if opts.MaxPending <= 0 {
 		opts.MaxPending = 1_000_000
-	}
-	if opts.Retryable == nil {
-		opts.Retryable = func(error) bool { return false }
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -185,27 +184,17 @@ func (c *Coalescer) Flush(ctx context.Context) error {
 // writeWithRetry tries a batch a few times with a growing pause when the
 // database reports a retryable conflict.
 func (c *Coalescer) writeWithRetry(ctx context.Context, batch []Seen) error {
-	pause := 10 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	attempts, err := retry.Do(ctx, c.opts.Retryable, func() error {
 		c.writes.Add(1)
-		err := c.write(ctx, batch)
-		if err == nil {
-			c.written.Add(int64(len(batch)))
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err // stopping: the rows go back and the final flush writes them
-		}
-		if attempt >= 5 || !c.opts.Retryable(err) {
-			c.opts.Log.Error("writing batch", "coalescer", c.opts.Name, "rows", len(batch), "attempts", attempt, "error", err)
-			return err
-		}
-		select {
-		case <-time.After(pause):
-		case <-ctx.Done():
-		}
-		pause *= 2
+		return c.write(ctx, batch)
+	})
+	switch {
+	case err == nil:
+		c.written.Add(int64(len(batch)))
+	case ctx.Err() == nil: // when stopping, the rows go back and the final flush writes them
+		c.opts.Log.Error("writing batch", "coalescer", c.opts.Name, "rows", len(batch), "attempts", attempts, "error", err)
 	}
+	return err
 }
 
 // putBack returns a failed batch to the pending set, for the next flush. It
