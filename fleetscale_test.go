@@ -267,7 +267,7 @@ func TestRegistrationBatchRetriedAfterDeadlock(t *testing.T) {
 	waitBlockedBy(firstPID)
 	register(&wg, "u-a") // these two queue meanwhile: the next batch
 	register(&wg, "u-b")
-	time.Sleep(200 * time.Millisecond) // for both requests to reach the queue
+	time.Sleep(500 * time.Millisecond) // for both requests to reach the queue
 	if err := holdsFirst.Commit(); err != nil {
 		t.Fatal(err)
 	}
